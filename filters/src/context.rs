@@ -1,0 +1,108 @@
+//! What a filter sees of a request and of its response.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use pingora_http::{RequestHeader, ResponseHeader};
+
+/// A backend, as resolved from its config name when the config is compiled.
+///
+/// `index` addresses the server's table of backends, so the request path never looks a backend
+/// up by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendRef {
+    pub index: usize,
+    pub name: Arc<str>,
+}
+
+/// The route the router chose for a request, and the backend that route sends to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTarget {
+    pub route: Arc<str>,
+    pub backend: BackendRef,
+}
+
+/// Per-request state that outlives a single phase: filled in by request filters, read by later
+/// ones, by the server when it picks the upstream, and by response filters.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    route: Option<RouteTarget>,
+}
+
+impl RequestState {
+    /// The route chosen by the router; `None` before routing or when no route matched.
+    pub fn route(&self) -> Option<&RouteTarget> {
+        self.route.as_ref()
+    }
+}
+
+/// A request as a filter sees it during `pre_routing` and `post_routing`.
+pub struct RequestContext<'a> {
+    request: &'a mut RequestHeader,
+    client_ip: Option<IpAddr>,
+    state: &'a mut RequestState,
+}
+
+impl<'a> RequestContext<'a> {
+    pub fn new(
+        request: &'a mut RequestHeader,
+        client_ip: Option<IpAddr>,
+        state: &'a mut RequestState,
+    ) -> Self {
+        RequestContext {
+            request,
+            client_ip,
+            state,
+        }
+    }
+
+    /// The request header as it stands after earlier filters.
+    pub fn request(&self) -> &RequestHeader {
+        self.request
+    }
+
+    /// The request header, to change what later filters, the router and the upstream see.
+    pub fn request_mut(&mut self) -> &mut RequestHeader {
+        self.request
+    }
+
+    /// The address of the peer of the client connection (not a forwarded address).
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+    }
+
+    /// The route chosen so far: `None` in `pre_routing`, `Some` in `post_routing`.
+    pub fn route(&self) -> Option<&RouteTarget> {
+        self.state.route.as_ref()
+    }
+
+    /// Records the route the request goes to. Only the router calls this.
+    pub fn set_route(&mut self, target: RouteTarget) {
+        self.state.route = Some(target);
+    }
+}
+
+/// A response as a filter sees it in the `response` phase.
+pub struct ResponseContext<'a> {
+    response: &'a mut ResponseHeader,
+    state: &'a RequestState,
+}
+
+impl<'a> ResponseContext<'a> {
+    pub fn new(response: &'a mut ResponseHeader, state: &'a RequestState) -> Self {
+        ResponseContext { response, state }
+    }
+
+    pub fn response(&self) -> &ResponseHeader {
+        self.response
+    }
+
+    pub fn response_mut(&mut self) -> &mut ResponseHeader {
+        self.response
+    }
+
+    /// The route the request took, if one was chosen (a local 404 has none).
+    pub fn route(&self) -> Option<&RouteTarget> {
+        self.state.route()
+    }
+}

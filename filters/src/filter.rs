@@ -1,0 +1,78 @@
+//! The [`Filter`] trait: what a filter is, when each of its methods runs, and what its answer means.
+
+use async_trait::async_trait;
+
+use crate::{LocalResponse, RequestContext, ResponseContext};
+
+/// Where in a listener's chain a filter runs.
+///
+/// The order is fixed: every `pre_routing` filter, then the router, then every `post_routing`
+/// filter, then the upstream request; on the way back, every `response` filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Before a route is chosen: filters whose work decides the route (authentication, claim
+    /// projection into headers) run here. [`RequestContext::route`] is always `None`.
+    PreRouting,
+    /// After the router chose a route: [`RequestContext::route`] is always `Some`.
+    PostRouting,
+    /// On the response header, before it goes to the client. Runs for upstream responses and for
+    /// local responses (a filter's 401, the router's 404) alike.
+    Response,
+}
+
+impl Phase {
+    /// The name of the phase as it is spelled in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::PreRouting => "pre_routing",
+            Phase::PostRouting => "post_routing",
+            Phase::Response => "response",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A filter's verdict on a request.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on to the next filter (or, after the last one, to the upstream).
+    Continue,
+    /// Stop here and send this response to the client; no later filter and no upstream sees the
+    /// request. Response filters still run on it.
+    Respond(LocalResponse),
+}
+
+/// One named step of a listener's chain.
+///
+/// A filter is built once per config load by its [`FilterFactory`](crate::FilterFactory) and
+/// shared by every request (and every worker thread) until the config is replaced, so it holds
+/// only immutable, pre-compiled state: anything that varies per request lives in the
+/// [`RequestContext`]. Filters never panic on request input and never block the thread.
+#[async_trait]
+pub trait Filter: Send + Sync + 'static {
+    /// The filter's registry name (`router`, `jwt_authn`, ...), used in logs and explanations.
+    fn name(&self) -> &'static str;
+
+    /// Runs once per request, in the filter's phase (`pre_routing` or `post_routing`), after the
+    /// request header has been read and before the body is forwarded.
+    ///
+    /// Returning [`Flow::Continue`] passes the request to the next filter; returning
+    /// [`Flow::Respond`] answers it here. Changes made through `ctx` (headers set or removed, the
+    /// route chosen) are what later filters and the upstream see.
+    async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow;
+
+    /// Runs once per response, in the `response` phase, on the response header before it is sent
+    /// to the client. The default does nothing.
+    async fn on_response(&self, _ctx: &mut ResponseContext<'_>) {}
+
+    /// A few human-readable lines on what this instance does (its routes, its providers), shown
+    /// by `switchyard check`. The default says nothing.
+    fn describe(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,32 @@
+//! Switchyard's filter API and its built-in filters.
+//!
+//! A listener runs its requests through one chain of named [`Filter`]s, in three phases:
+//!
+//! ```text
+//! pre_routing filters ─► router ─► post_routing filters ─► upstream ─► response filters
+//! ```
+//!
+//! Filters are built once, at config load, by a [`FilterFactory`] looked up by name in the
+//! [`Registry`]. Each filter sees the request through a [`RequestContext`] and either lets it
+//! continue or answers it itself with a [`LocalResponse`] (a 401, a 404). The [`router`] is a
+//! filter too: it is the boundary between `pre_routing` and `post_routing`, and it is the one
+//! filter that selects the route (and so the backend) a request goes to.
+//!
+//! This crate knows nothing of the server that drives it: it sees HTTP request and response
+//! headers and the few facts about the connection that [`RequestContext`] carries.
+
+mod context;
+mod filter;
+mod registry;
+mod response;
+
+pub mod router;
+
+pub use context::{BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget};
+pub use filter::{Filter, Flow, Phase};
+pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
+pub use response::LocalResponse;
+
+/// Request and response header types, re-exported so that filter authors and the server agree on
+/// one definition.
+pub use pingora_http::{RequestHeader, ResponseHeader};

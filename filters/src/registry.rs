@@ -1,0 +1,124 @@
+//! Filter factories and the registry that finds them by name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::{BackendRef, Filter, Phase};
+
+/// A filter's config could not be turned into a filter.
+///
+/// `path` locates the offending field inside the filter's own config (`[2].matches[0].path`),
+/// so the server can prefix where that config sits in the file and point at its line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct FilterConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FilterConfigError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FilterConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Deserialises a filter's config, reporting the path of any field that does not fit.
+    pub fn parse<T: DeserializeOwned>(config: &serde_yaml::Value) -> Result<T, Self> {
+        serde_path_to_error::deserialize(config.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            // serde_path_to_error renders an empty path as ".".
+            let path = if path == "." { String::new() } else { path };
+            FilterConfigError::new(path, e.into_inner().to_string())
+        })
+    }
+}
+
+/// What a factory may look up while it builds a filter.
+pub struct BuildContext<'a> {
+    backends: &'a [Arc<str>],
+}
+
+impl<'a> BuildContext<'a> {
+    /// `backends` are the configured backend names, in their table order.
+    pub fn new(backends: &'a [Arc<str>]) -> Self {
+        BuildContext { backends }
+    }
+
+    /// Resolves a backend name to its place in the server's table.
+    pub fn backend(&self, name: &str) -> Option<BackendRef> {
+        self.backends
+            .iter()
+            .position(|b| &**b == name)
+            .map(|index| BackendRef {
+                index,
+                name: self.backends[index].clone(),
+            })
+    }
+
+    /// The configured backend names, for error messages.
+    pub fn backend_names(&self) -> impl Iterator<Item = &str> {
+        self.backends.iter().map(|b| &**b)
+    }
+}
+
+/// Builds one kind of filter from its YAML config.
+pub trait FilterFactory: Send + Sync + 'static {
+    /// The name the config uses for this filter.
+    fn name(&self) -> &'static str;
+
+    /// The phases this filter may be configured in.
+    fn phases(&self) -> &'static [Phase];
+
+    /// Builds the filter; runs at config load, never on the request path, so it is the place to
+    /// compile regexes and expressions and to reject anything that could fail later.
+    fn build(
+        &self,
+        config: &serde_yaml::Value,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Arc<dyn Filter>, FilterConfigError>;
+}
+
+/// The filter factories known to the gateway, by name.
+pub struct Registry {
+    factories: BTreeMap<&'static str, Box<dyn FilterFactory>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn empty() -> Self {
+        Registry {
+            factories: BTreeMap::new(),
+        }
+    }
+
+    /// The registry of every built-in filter.
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::empty();
+        registry.register(crate::router::RouterFactory);
+        registry
+    }
+
+    /// Adds a factory; a later registration under the same name replaces the earlier one.
+    pub fn register(&mut self, factory: impl FilterFactory) {
+        self.factories.insert(factory.name(), Box::new(factory));
+    }
+
+    pub fn get(&self, name: &str) -> Option<&dyn FilterFactory> {
+        self.factories.get(name).map(|f| &**f)
+    }
+
+    /// The registered names, sorted, for error messages.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.factories.keys().copied()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::with_builtins()
+    }
+}

@@ -1,0 +1,99 @@
+//! The router's config, as written under a listener's `routes`.
+//!
+//! ```yaml
+//! routes:
+//!   - name: override-v2
+//!     matches:                      # entries are OR-ed; the tests inside one are AND-ed
+//!       - headers:
+//!           - name: x-version-override
+//!             value: v2             # type: Exact (default) or RegularExpression
+//!     backend: app-v2
+//!   - name: api-get
+//!     matches:
+//!       - path: { type: PathPrefix, value: /api }   # Exact, PathPrefix (default), RegularExpression
+//!         method: GET
+//!         query_params:
+//!           - { name: debug, value: "1" }
+//!     backend: app-latest
+//!   - name: default                 # no `matches`: matches every request
+//!     backend: app-latest
+//! ```
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Unique within the listener; used in metrics, logs and error bodies.
+    pub name: String,
+    /// Alternatives: the route matches when any entry matches. Empty or absent: every request.
+    #[serde(default)]
+    pub matches: Vec<MatchConfig>,
+    /// The name of a backend defined under the top-level `backends`.
+    pub backend: String,
+}
+
+/// One alternative of a route: every test it names must pass.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    #[serde(default)]
+    pub path: Option<PathMatchConfig>,
+    #[serde(default)]
+    pub headers: Vec<HeaderMatchConfig>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub query_params: Vec<QueryParamMatchConfig>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum PathMatchType {
+    /// The whole path equals the value.
+    Exact,
+    /// The path starts with the value on a segment boundary: `/api` matches `/api` and
+    /// `/api/v1`, never `/apiv1`. A trailing `/` in the value is ignored.
+    #[default]
+    PathPrefix,
+    /// The whole path matches the regular expression (it is anchored at both ends).
+    RegularExpression,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathMatchConfig {
+    #[serde(rename = "type", default)]
+    pub kind: PathMatchType,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum ValueMatchType {
+    /// The value equals the configured one, byte for byte (case-sensitive).
+    #[default]
+    Exact,
+    /// The whole value matches the regular expression (it is anchored at both ends).
+    RegularExpression,
+}
+
+/// A header test. The name is case-insensitive; when a request carries the header several times,
+/// the values are joined with `,` before the test, as HTTP folds them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatchConfig {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: ValueMatchType,
+    pub value: String,
+}
+
+/// A query parameter test. The name is case-sensitive and both name and value are compared
+/// after URL decoding; when a parameter repeats, only its first occurrence is considered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryParamMatchConfig {
+    pub name: String,
+    #[serde(rename = "type", default)]
+    pub kind: ValueMatchType,
+    pub value: String,
+}

@@ -1,0 +1,199 @@
+//! `router`: picks the route, and so the backend, for each request.
+//!
+//! The router is the boundary of a listener's chain: every `pre_routing` filter runs before it
+//! (so headers they set, such as `x-tenant-version`, can be matched), every `post_routing`
+//! filter after it. It is built from the listener's `routes` list rather than placed in a phase.
+//!
+//! # Semantics
+//! - Routes are tried **in list order; the first that matches wins** (as Envoy's route table).
+//! - A route's `matches` entries are alternatives (OR); the tests inside one entry must all pass
+//!   (AND). A route without `matches` takes every request.
+//! - `path`: `Exact`, `PathPrefix` on segment boundaries (`/api` matches `/api` and `/api/x`,
+//!   not `/apix`), or `RegularExpression` over the whole path. The query string is not part of
+//!   the path.
+//! - `headers`: `Exact` (default) or `RegularExpression` over the whole value; names are
+//!   case-insensitive, values case-sensitive.
+//! - `method`: exact, upper case. `query_params`: URL-decoded, first occurrence, `Exact` or
+//!   `RegularExpression`.
+//! - No route matches: `404` with `{"error": "no_route", ...}`.
+//!
+//! # Files
+//! - `config.rs`: the YAML shape of a route.
+//! - `matcher.rs`: compiled tests (regexes, header names, methods) and how each matches.
+//! - `tests.rs`: the semantics above, case by case.
+
+mod config;
+mod matcher;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::StatusCode;
+
+pub use config::{
+    HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType, QueryParamMatchConfig,
+    RouteConfig, ValueMatchType,
+};
+use matcher::Conditions;
+
+use crate::{
+    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, LocalResponse, Phase,
+    RequestContext, RequestHeader, RouteTarget,
+};
+
+/// The registry name of the router.
+pub const NAME: &str = "router";
+
+/// A compiled route.
+#[derive(Debug)]
+struct Route {
+    target: RouteTarget,
+    alternatives: Vec<Conditions>,
+}
+
+impl Route {
+    fn matches(&self, req: &RequestHeader) -> bool {
+        // No alternatives at all means "every request", as a route without `matches`.
+        self.alternatives.is_empty() || self.alternatives.iter().any(|c| c.matches(req))
+    }
+}
+
+/// The compiled route table of one listener.
+#[derive(Debug)]
+pub struct Router {
+    routes: Vec<Route>,
+}
+
+impl Router {
+    /// Compiles `routes` (the listener's list); errors carry the path inside that list.
+    pub fn build(
+        routes: &serde_yaml::Value,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Self, FilterConfigError> {
+        let configs: Vec<RouteConfig> = FilterConfigError::parse(routes)?;
+        let mut seen = HashSet::new();
+        let mut compiled = Vec::with_capacity(configs.len());
+        for (i, route) in configs.iter().enumerate() {
+            if route.name.is_empty() {
+                return Err(FilterConfigError::new(
+                    format!("[{i}].name"),
+                    "a route needs a non-empty name",
+                ));
+            }
+            if !seen.insert(route.name.as_str()) {
+                return Err(FilterConfigError::new(
+                    format!("[{i}].name"),
+                    format!("duplicate route name `{}`", route.name),
+                ));
+            }
+            let backend = ctx.backend(&route.backend).ok_or_else(|| {
+                let known: Vec<_> = ctx.backend_names().collect();
+                FilterConfigError::new(
+                    format!("[{i}].backend"),
+                    format!(
+                        "route `{}` names backend `{}`, which is not defined (backends: {})",
+                        route.name,
+                        route.backend,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            let alternatives = route
+                .matches
+                .iter()
+                .enumerate()
+                .map(|(j, m)| Conditions::compile(m, &format!("[{i}].matches[{j}]")))
+                .collect::<Result<_, _>>()?;
+            compiled.push(Route {
+                target: RouteTarget {
+                    route: Arc::from(route.name.as_str()),
+                    backend,
+                },
+                alternatives,
+            });
+        }
+        Ok(Router { routes: compiled })
+    }
+
+    /// The first route, in order, that matches `req`.
+    pub fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
+        self.routes
+            .iter()
+            .find(|r| r.matches(req))
+            .map(|r| &r.target)
+    }
+
+    /// One line per route, in order: `name: conditions -> backend`.
+    pub fn describe(&self) -> Vec<String> {
+        self.routes
+            .iter()
+            .map(|r| {
+                let when = if r.alternatives.is_empty() {
+                    "any request".to_owned()
+                } else {
+                    r.alternatives
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(" | ")
+                };
+                format!("{}: {} -> {}", r.target.route, when, r.target.backend.name)
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Filter for Router {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
+        match self.select(ctx.request()) {
+            Some(target) => {
+                let target = target.clone();
+                ctx.set_route(target);
+                Flow::Continue
+            }
+            None => Flow::Respond(LocalResponse::error(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "no route matches this request",
+            )),
+        }
+    }
+
+    fn describe(&self) -> Vec<String> {
+        Router::describe(self)
+    }
+}
+
+/// Builds a [`Router`] from a listener's `routes`.
+pub struct RouterFactory;
+
+impl FilterFactory for RouterFactory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// None: the server places the router itself, between `pre_routing` and `post_routing`.
+    fn phases(&self) -> &'static [Phase] {
+        &[]
+    }
+
+    fn build(
+        &self,
+        config: &serde_yaml::Value,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Arc<dyn Filter>, FilterConfigError> {
+        Ok(Arc::new(Router::build(config, ctx)?))
+    }
+}
