@@ -1,0 +1,154 @@
+//! The config file's shape. Every struct denies unknown fields: a misspelt key is an error, not
+//! a silently ignored setting.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+    pub backends: Vec<BackendConfig>,
+    pub listeners: Vec<ListenerConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Worker threads per listener (pingora's `threads`). Default: the number of cores.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// On SIGTERM, how long to keep accepting before draining (for load balancers to notice).
+    #[serde(default, with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// On SIGTERM, how long in-flight requests get to finish after the grace period.
+    #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Idle upstream connections kept for reuse, across all backends.
+    #[serde(default = "default_keepalive_pool")]
+    pub upstream_keepalive_pool_size: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            threads: default_threads(),
+            grace_period: Duration::ZERO,
+            shutdown_timeout: default_shutdown_timeout(),
+            upstream_keepalive_pool_size: default_keepalive_pool(),
+        }
+    }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn default_shutdown_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_keepalive_pool() -> usize {
+    128
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    #[serde(default = "default_admin_address")]
+    pub address: SocketAddr,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        AdminSettings {
+            address: default_admin_address(),
+        }
+    }
+}
+
+fn default_admin_address() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    pub name: String,
+    #[serde(rename = "static")]
+    pub endpoint: StaticEndpoint,
+    /// Time allowed to establish a TCP connection.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed between reads from the backend: for the response header and between body
+    /// chunks. Exceeding it answers 504.
+    #[serde(default = "default_read_timeout", with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Time allowed for each write of the request to the backend.
+    #[serde(default = "default_write_timeout", with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// How long an unused upstream connection stays in the keepalive pool.
+    #[serde(default = "default_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn default_read_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_write_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// One host and port; a hostname is resolved once, when the config is loaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticEndpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub address: SocketAddr,
+    #[serde(default)]
+    pub filters: PhaseFilters,
+    /// The router's config: an ordered list of routes (see `switchyard_filters::router`).
+    pub routes: serde_yaml::Value,
+}
+
+/// The filters of each phase, run in list order.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseFilters {
+    #[serde(default)]
+    pub pre_routing: Vec<FilterEntry>,
+    #[serde(default)]
+    pub post_routing: Vec<FilterEntry>,
+    #[serde(default)]
+    pub response: Vec<FilterEntry>,
+}
+
+/// A filter by registry name, with its own config (checked by that filter's factory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterEntry {
+    pub name: String,
+    #[serde(default)]
+    pub config: serde_yaml::Value,
+}

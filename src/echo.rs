@@ -1,0 +1,100 @@
+//! `switchyard echo`: the versioned echo app used as a backend in the demo, tests and benches.
+//!
+//! It answers every request with JSON describing what it received:
+//! `{"servedBy", "method", "path", "headers", "client", "bodyBytes"}`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use async_trait::async_trait;
+use http::{header, Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::ServerConf;
+use pingora::server::Server;
+use pingora::services::listening::Service;
+
+/// Request bodies are read (so the connection stays usable) but only counted, up to this size.
+const MAX_BODY: usize = 1 << 20;
+
+pub struct Echo {
+    name: String,
+}
+
+impl Echo {
+    pub fn new(name: impl Into<String>) -> Self {
+        Echo { name: name.into() }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for Echo {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let mut body_bytes = 0usize;
+        while body_bytes <= MAX_BODY {
+            match session.read_request_body().await {
+                Ok(Some(chunk)) => body_bytes += chunk.len(),
+                Ok(None) => break,
+                Err(_) => {
+                    session.set_keepalive(None);
+                    break;
+                }
+            }
+        }
+        if body_bytes > MAX_BODY {
+            session.set_keepalive(None);
+        }
+
+        let req = session.req_header();
+        // Repeated headers are shown joined, as a recipient may combine them.
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (name, value) in req.headers.iter() {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            headers
+                .entry(name.as_str().to_owned())
+                .and_modify(|v| {
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert_with(|| value.into_owned());
+        }
+        let path = req
+            .uri
+            .path_and_query()
+            .map_or_else(|| req.uri.path().to_owned(), |p| p.as_str().to_owned());
+        let body = serde_json::json!({
+            "servedBy": self.name,
+            "method": req.method.as_str(),
+            "path": path,
+            "headers": headers,
+            "client": session.client_addr().map(|a| a.to_string()),
+            "bodyBytes": body_bytes,
+        })
+        .to_string()
+        .into_bytes();
+
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(body)
+            .unwrap_or_else(|_| Response::new(Vec::new()))
+    }
+}
+
+/// Serves the echo app on `listen` until stopped.
+pub fn run(listen: SocketAddr, name: &str, threads: usize) -> ! {
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = Service::new(format!("echo {name}"), Echo::new(name));
+    service.add_tcp(&listen.to_string());
+    server.add_service(service);
+    log::info!("echo `{name}` on http://{listen}");
+    server.run_forever()
+}

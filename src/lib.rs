@@ -1,0 +1,16 @@
+//! Switchyard: an edge API gateway on pingora that sends each request of a public API to the
+//! right versioned backend cluster.
+//!
+//! - [`config`]: the YAML config, loaded with the location of every field.
+//! - [`pipeline`]: the config compiled into filter chains, route tables and backends.
+//! - [`proxy`]: the pingora `ProxyHttp` that runs a listener's chain.
+//! - [`server`]: one proxy service per listener.
+//! - [`echo`]: the versioned echo app used as a backend by the demo, tests and benches.
+
+pub mod backend;
+pub mod check;
+pub mod config;
+pub mod echo;
+pub mod pipeline;
+pub mod proxy;
+pub mod server;

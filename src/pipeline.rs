@@ -1,0 +1,233 @@
+//! The compiled pipeline: every listener's filter chain, the route tables and the backends,
+//! built once from a loaded config and then only read by requests.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use switchyard_filters::{router, BuildContext, Filter, Phase, Registry};
+
+use crate::backend::Backend;
+use crate::config::{
+    join_path, AdminSettings, ConfigError, FilterEntry, LoadedConfig, ServerSettings,
+};
+
+/// The most worker threads a listener may ask for; more is a typo, not a tuning.
+const MAX_THREADS: usize = 1024;
+
+/// Everything a request needs, compiled and immutable. Shared behind an atomic pointer so a
+/// reload can replace it whole while requests in flight keep the one they started with.
+pub struct Pipeline {
+    pub source: PathBuf,
+    pub settings: ServerSettings,
+    pub admin: AdminSettings,
+    pub backends: Vec<Backend>,
+    pub listeners: Vec<Listener>,
+}
+
+/// One listening address and the chain its requests run through.
+pub struct Listener {
+    pub name: Arc<str>,
+    pub address: SocketAddr,
+    pub chain: FilterChain,
+}
+
+/// A listener's filters in run order: `pre_routing`, the router, `post_routing`; and the
+/// `response` filters.
+pub struct FilterChain {
+    request: Vec<Arc<dyn Filter>>,
+    router_at: usize,
+    response: Vec<Arc<dyn Filter>>,
+}
+
+impl FilterChain {
+    /// Every request filter, in the order they run (the router among them).
+    pub fn request_filters(&self) -> &[Arc<dyn Filter>] {
+        &self.request
+    }
+
+    pub fn pre_routing(&self) -> &[Arc<dyn Filter>] {
+        &self.request[..self.router_at]
+    }
+
+    pub fn router(&self) -> &dyn Filter {
+        &*self.request[self.router_at]
+    }
+
+    pub fn post_routing(&self) -> &[Arc<dyn Filter>] {
+        &self.request[self.router_at + 1..]
+    }
+
+    pub fn response_filters(&self) -> &[Arc<dyn Filter>] {
+        &self.response
+    }
+}
+
+impl Pipeline {
+    /// Checks the config's cross-references and builds every filter. Errors point at the field.
+    pub fn compile(loaded: &LoadedConfig, registry: &Registry) -> Result<Pipeline, ConfigError> {
+        let config = &loaded.config;
+        if !(1..=MAX_THREADS).contains(&config.server.threads) {
+            return Err(loaded.error_at(
+                "server.threads",
+                format!("must be between 1 and {MAX_THREADS}"),
+            ));
+        }
+
+        let mut backends = Vec::with_capacity(config.backends.len());
+        let mut names = HashSet::new();
+        for (i, b) in config.backends.iter().enumerate() {
+            let at = format!("backends[{i}]");
+            if b.name.is_empty() {
+                return Err(loaded.error_at(format!("{at}.name"), "a backend needs a name"));
+            }
+            if !names.insert(b.name.as_str()) {
+                return Err(loaded.error_at(
+                    format!("{at}.name"),
+                    format!("duplicate backend name `{}`", b.name),
+                ));
+            }
+            backends.push(Backend::build(b, &at, loaded)?);
+        }
+        let backend_names: Vec<Arc<str>> = backends.iter().map(|b| b.name.clone()).collect();
+        let build_ctx = BuildContext::new(&backend_names);
+
+        if config.listeners.is_empty() {
+            return Err(loaded.error_at("listeners", "at least one listener is needed"));
+        }
+        let mut listener_names = HashSet::new();
+        let mut addresses = HashSet::new();
+        let mut listeners = Vec::with_capacity(config.listeners.len());
+        for (i, l) in config.listeners.iter().enumerate() {
+            let at = format!("listeners[{i}]");
+            if l.name.is_empty() {
+                return Err(loaded.error_at(format!("{at}.name"), "a listener needs a name"));
+            }
+            if !listener_names.insert(l.name.as_str()) {
+                return Err(loaded.error_at(
+                    format!("{at}.name"),
+                    format!("duplicate listener name `{}`", l.name),
+                ));
+            }
+            if !addresses.insert(l.address) {
+                return Err(loaded.error_at(
+                    format!("{at}.address"),
+                    format!("address {} is used by another listener", l.address),
+                ));
+            }
+            if l.address == config.admin.address {
+                return Err(loaded.error_at(
+                    format!("{at}.address"),
+                    format!("address {} is the admin address", l.address),
+                ));
+            }
+
+            let phases = &l.filters;
+            let mut request = build_phase(
+                loaded,
+                registry,
+                &build_ctx,
+                Phase::PreRouting,
+                &phases.pre_routing,
+                &at,
+            )?;
+            let router_at = request.len();
+            let router = registry
+                .get(router::NAME)
+                .ok_or_else(|| loaded.error_at(&at, "the router filter is not registered"))?
+                .build(&l.routes, &build_ctx)
+                .map_err(|e| {
+                    loaded.error_at(join_path(&format!("{at}.routes"), &e.path), e.message)
+                })?;
+            request.push(router);
+            request.extend(build_phase(
+                loaded,
+                registry,
+                &build_ctx,
+                Phase::PostRouting,
+                &phases.post_routing,
+                &at,
+            )?);
+            let response = build_phase(
+                loaded,
+                registry,
+                &build_ctx,
+                Phase::Response,
+                &phases.response,
+                &at,
+            )?;
+            listeners.push(Listener {
+                name: Arc::from(l.name.as_str()),
+                address: l.address,
+                chain: FilterChain {
+                    request,
+                    router_at,
+                    response,
+                },
+            });
+        }
+
+        Ok(Pipeline {
+            source: loaded.path.clone(),
+            settings: config.server.clone(),
+            admin: config.admin.clone(),
+            backends,
+            listeners,
+        })
+    }
+}
+
+fn build_phase(
+    loaded: &LoadedConfig,
+    registry: &Registry,
+    ctx: &BuildContext<'_>,
+    phase: Phase,
+    entries: &[FilterEntry],
+    listener_at: &str,
+) -> Result<Vec<Arc<dyn Filter>>, ConfigError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(j, entry)| {
+            let at = format!("{listener_at}.filters.{phase}[{j}]");
+            let factory = registry.get(&entry.name).ok_or_else(|| {
+                let known: Vec<_> = registry
+                    .names()
+                    .filter(|n| registry.get(n).is_some_and(|f| !f.phases().is_empty()))
+                    .collect();
+                loaded.error_at(
+                    format!("{at}.name"),
+                    format!(
+                        "unknown filter `{}` (filters: {})",
+                        entry.name,
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            if !factory.phases().contains(&phase) {
+                let message = if factory.phases().is_empty() {
+                    format!(
+                        "`{}` is not placed in a phase: it is built from the listener's `routes`",
+                        entry.name
+                    )
+                } else {
+                    let allowed: Vec<_> = factory.phases().iter().map(|p| p.as_str()).collect();
+                    format!(
+                        "filter `{}` cannot run in {phase} (it runs in: {})",
+                        entry.name,
+                        allowed.join(", ")
+                    )
+                };
+                return Err(loaded.error_at(format!("{at}.name"), message));
+            }
+            factory.build(&entry.config, ctx).map_err(|e| {
+                loaded.error_at(join_path(&format!("{at}.config"), &e.path), e.message)
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,218 @@
+//! The pingora [`ProxyHttp`] that drives a listener's filter chain.
+//!
+//! One [`Gateway`] serves one listener. For each request, pingora calls, in order:
+//!
+//! 1. [`new_ctx`](ProxyHttp::new_ctx): pins the current [`Pipeline`] for the request's whole
+//!    life, so a reload never changes the rules half-way through a request.
+//! 2. [`request_filter`](ProxyHttp::request_filter): sets `x-request-id`, then runs the
+//!    `pre_routing` filters, the router and the `post_routing` filters. A filter that answers
+//!    (a 401, the router's 404) ends the request here.
+//! 3. [`upstream_peer`](ProxyHttp::upstream_peer): the chosen route's backend.
+//! 4. [`upstream_request_filter`](ProxyHttp::upstream_request_filter): appends
+//!    `x-forwarded-for` on the copy of the request that goes upstream.
+//! 5. [`response_filter`](ProxyHttp::response_filter): the `response` filters.
+//! 6. On failure, [`fail_to_proxy`](ProxyHttp::fail_to_proxy): a JSON 502/504 naming the route
+//!    and backend.
+
+mod respond;
+mod upstream_error;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use http::header::HeaderValue;
+use http::StatusCode;
+use pingora::prelude::*;
+use pingora::proxy::FailToProxy;
+use pingora::upstreams::peer::HttpPeer;
+use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
+
+use crate::pipeline::{Listener, Pipeline};
+
+pub const REQUEST_ID: &str = "x-request-id";
+pub const FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// A client-supplied request id longer than this is replaced rather than propagated.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The proxy logic of one listener.
+pub struct Gateway {
+    pipeline: Arc<ArcSwap<Pipeline>>,
+    listener: usize,
+}
+
+impl Gateway {
+    /// Serves `pipeline.listeners[listener]` of whatever pipeline `pipeline` holds.
+    pub fn new(pipeline: Arc<ArcSwap<Pipeline>>, listener: usize) -> Self {
+        Gateway { pipeline, listener }
+    }
+}
+
+/// Per-request state.
+pub struct RequestCtx {
+    pipeline: Arc<Pipeline>,
+    listener: usize,
+    state: RequestState,
+}
+
+impl RequestCtx {
+    fn listener(&self) -> &Listener {
+        &self.pipeline.listeners[self.listener]
+    }
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
+/// Keeps a well-formed client request id (so traces join up across hops) and mints one
+/// otherwise.
+fn ensure_request_id(req: &mut RequestHeader) -> Result<()> {
+    let acceptable = req.headers.get(REQUEST_ID).is_some_and(|v| {
+        !v.is_empty()
+            && v.len() <= MAX_REQUEST_ID_LEN
+            && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    });
+    if !acceptable {
+        let id = uuid::Uuid::new_v4().hyphenated().to_string();
+        req.insert_header(REQUEST_ID, id)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            pipeline: self.pipeline.load_full(),
+            listener: self.listener,
+            state: RequestState::default(),
+        }
+    }
+
+    /// Runs the request chain. `Ok(true)` means a response was sent here and pingora stops.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        ensure_request_id(session.req_header_mut())?;
+        let ip = client_ip(session);
+        let pipeline = ctx.pipeline.clone();
+        let chain = &pipeline.listeners[ctx.listener].chain;
+
+        let mut verdict = None;
+        {
+            let mut rctx = RequestContext::new(session.req_header_mut(), ip, &mut ctx.state);
+            for filter in chain.request_filters() {
+                if let Flow::Respond(response) = filter.on_request(&mut rctx).await {
+                    verdict = Some(response);
+                    break;
+                }
+            }
+        }
+        let response = match verdict {
+            Some(response) => response,
+            None if ctx.state.route().is_some() => return Ok(false),
+            // The router either chooses a route or answers 404, so this means a filter broke
+            // that contract; answer rather than proxy to nowhere.
+            None => LocalResponse::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no_route_selected",
+                "the filter chain finished without choosing a route",
+            ),
+        };
+        respond::send(session, &response, chain.response_filters(), &ctx.state).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let route = ctx.state.route().ok_or_else(|| {
+            Error::explain(
+                InternalError,
+                "upstream_peer called before a route was chosen",
+            )
+        })?;
+        Ok(ctx.pipeline.backends[route.backend.index].peer())
+    }
+
+    /// Runs on pingora's per-attempt copy of the request, after hop-by-hop headers are removed.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(ip) = client_ip(session) {
+            let ip = ip.to_string();
+            let value = match upstream_request.headers.get(FORWARDED_FOR) {
+                Some(prior) if !prior.is_empty() => {
+                    let mut v = Vec::with_capacity(prior.len() + 2 + ip.len());
+                    v.extend_from_slice(prior.as_bytes());
+                    v.extend_from_slice(b", ");
+                    v.extend_from_slice(ip.as_bytes());
+                    HeaderValue::from_bytes(&v)
+                        .map_err(|e| Error::because(InternalError, "x-forwarded-for", e))?
+                }
+                _ => HeaderValue::from_str(&ip)
+                    .map_err(|e| Error::because(InternalError, "x-forwarded-for", e))?,
+            };
+            upstream_request.insert_header(FORWARDED_FOR, value)?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let filters = ctx.listener().chain.response_filters();
+        respond::run_response_filters(filters, upstream_response, &ctx.state).await;
+        Ok(())
+    }
+
+    /// Answers a request that could not be proxied with a JSON body naming its route and
+    /// backend. Nothing is written when the response had already begun.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let failure = upstream_error::classify(e);
+        let Some(status) = failure.status() else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        if session.response_written().is_some() {
+            return FailToProxy {
+                error_code: status.as_u16(),
+                can_reuse_downstream: false,
+            };
+        }
+        // pingora 0.9 closes the client connection after a failure past peer selection, so say
+        // so (`connection: close`) rather than advertise a keep-alive that will not happen.
+        session.set_keepalive(None);
+        let response = failure.response(ctx.state.route(), &ctx.pipeline);
+        let filters = ctx.listener().chain.response_filters();
+        let written = respond::send(session, &response, filters, &ctx.state).await;
+        if let Err(err) = &written {
+            log::debug!("could not send the error response: {err}");
+        }
+        FailToProxy {
+            error_code: status.as_u16(),
+            can_reuse_downstream: false,
+        }
+    }
+}

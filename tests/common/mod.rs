@@ -1,0 +1,270 @@
+//! Shared harness for end-to-end tests: real processes, real sockets, loopback only.
+//!
+//! Every process a test starts is killed when its handle drops, and every wait is bounded.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+pub const STARTUP: Duration = Duration::from_secs(30);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The repository root, where `conf/` lives.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port that was free on `ip` a moment ago.
+pub fn free_port(ip: &str) -> u16 {
+    let ip: IpAddr = ip.parse().expect("test ip parses");
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port on loopback")
+        .port()
+}
+
+pub fn free_addr(ip: &str) -> SocketAddr {
+    format!("{ip}:{}", free_port(ip))
+        .parse()
+        .expect("addr parses")
+}
+
+/// Waits until something accepts connections on `addr`.
+pub fn wait_for_port(addr: SocketAddr, child: &mut Child) {
+    let deadline = Instant::now() + STARTUP;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("process serving {addr} exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr} after {STARTUP:?}");
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Everything the process wrote to stdout and stderr so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn spawn_logged(args: &[&str], log: &Path, cwd: &Path) -> Child {
+    let file = std::fs::File::create(log).expect("create log file");
+    let err = file.try_clone().expect("clone log file");
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .spawn()
+        .expect("spawn switchyard")
+}
+
+/// An echo backend named `name` on `addr`.
+pub fn echo(addr: SocketAddr, name: &str, dir: &Path) -> Proc {
+    let log = dir.join(format!("echo-{name}-{}.log", addr.port()));
+    let mut child = spawn_logged(
+        &["echo", "--listen", &addr.to_string(), "--name", name],
+        &log,
+        dir,
+    );
+    wait_for_port(addr, &mut child);
+    Proc { child, log }
+}
+
+/// A running gateway and the temporary folder holding its config.
+pub struct Gateway {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Writes `yaml` to a config file and runs the gateway on it, waiting for `addr`.
+    pub fn start(yaml: &str, addr: SocketAddr, extra_args: &[&str]) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("gateway.yaml");
+        std::fs::write(&config, yaml).expect("write config");
+        let mut args = vec!["run", "--config", config.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra_args);
+        let log = dir.path().join("gateway.log");
+        let mut child = spawn_logged(&args, &log, dir.path());
+        wait_for_port(addr, &mut child);
+        Gateway {
+            proc: Proc { child, log },
+            addr,
+            dir,
+        }
+    }
+
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        request(self.addr, "GET", path, headers)
+    }
+}
+
+/// Runs `switchyard` with `args` to completion.
+pub fn run_cli(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run switchyard")
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The echo backend that answered, from its JSON body.
+    pub fn served_by(&self) -> String {
+        assert_eq!(
+            self.status,
+            200,
+            "expected an echo answer, got {}: {}",
+            self.status,
+            String::from_utf8_lossy(&self.body)
+        );
+        self.json()["servedBy"]
+            .as_str()
+            .expect("servedBy is a string")
+            .to_owned()
+    }
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive connection, so tests control exactly what goes
+/// on the wire and can tell whether a connection was reused.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+    host: String,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        Client {
+            reader: BufReader::new(stream),
+            host: addr.to_string(),
+        }
+    }
+
+    pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            req.push_str(&format!("host: {}\r\n", self.host));
+        }
+        for (n, v) in headers {
+            req.push_str(&format!("{n}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        self.reader
+            .get_mut()
+            .write_all(req.as_bytes())
+            .expect("write request");
+        self.read_response(method == "HEAD")
+    }
+
+    fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read line");
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    }
+
+    fn read_response(&mut self, head: bool) -> Response {
+        let status_line = self.read_line();
+        let status: u16 = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let line = self.read_line();
+            if line.is_empty() {
+                break;
+            }
+            let (n, v) = line.split_once(':').expect("header line has a colon");
+            headers.push((n.trim().to_owned(), v.trim().to_owned()));
+        }
+        let mut resp = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head {
+            return resp;
+        }
+        if let Some(len) = resp.header("content-length") {
+            let len: usize = len.parse().expect("content-length is a number");
+            let mut body = vec![0; len];
+            self.reader.read_exact(&mut body).expect("read body");
+            resp.body = body;
+        } else if resp
+            .header("transfer-encoding")
+            .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let size = usize::from_str_radix(&self.read_line(), 16).expect("chunk size");
+                let mut chunk = vec![0; size];
+                self.reader.read_exact(&mut chunk).expect("read chunk");
+                resp.body.extend_from_slice(&chunk);
+                self.read_line();
+                if size == 0 {
+                    break;
+                }
+            }
+        } else {
+            self.reader.read_to_end(&mut resp.body).expect("read body");
+        }
+        resp
+    }
+}
+
+/// One request on a fresh connection.
+pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+    Client::connect(addr).send(method, path, headers)
+}

@@ -1,0 +1,215 @@
+//! `switchyard check` on broken configs: each is rejected with a non-zero exit and a message
+//! naming file, line, column and field. And the shipped config passes with a full summary.
+
+mod common;
+
+use common::*;
+
+const VALID: &str = r#"server:
+  threads: 2
+backends:
+  - name: a
+    static: { host: 127.0.0.2, port: 30080 }
+  - name: b
+    static: { host: 127.0.0.3, port: 30080 }
+listeners:
+  - name: public
+    address: 127.0.0.1:18080
+    routes:
+      - name: r1
+        matches:
+          - headers:
+              - { name: x-version-override, value: v2 }
+        backend: b
+      - name: r2
+        backend: a
+"#;
+
+/// Runs `check` on `yaml` and returns (exit code, stderr), with the file path replaced by
+/// `FILE` so expectations read plainly.
+fn check(yaml: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    let path = path.to_str().expect("utf-8 path");
+    let out = run_cli(&["check", "--config", path]);
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(path, "FILE");
+    (out.status.code(), stderr.trim().to_owned())
+}
+
+fn assert_rejected(yaml: &str, expected: &str) {
+    let (code, stderr) = check(yaml);
+    assert_eq!(
+        code,
+        Some(2),
+        "expected exit 2 for {expected:?}; stderr: {stderr}"
+    );
+    assert_eq!(stderr, format!("error: {expected}"));
+}
+
+#[test]
+fn valid_config_passes() {
+    let (code, stderr) = check(VALID);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn route_to_missing_backend() {
+    assert_rejected(
+        &VALID.replace("backend: b\n", "backend: nope\n"),
+        "FILE:16:9: listeners[0].routes[0].backend: route `r1` names backend `nope`, which is not defined (backends: a, b)",
+    );
+}
+
+#[test]
+fn duplicate_names() {
+    assert_rejected(
+        &VALID.replace("name: b\n", "name: a\n"),
+        "FILE:6:5: backends[1].name: duplicate backend name `a`",
+    );
+    assert_rejected(
+        &VALID.replace("name: r2", "name: r1"),
+        "FILE:17:9: listeners[0].routes[1].name: duplicate route name `r1`",
+    );
+}
+
+#[test]
+fn bad_regex() {
+    assert_rejected(
+        &VALID.replace(
+            "{ name: x-version-override, value: v2 }",
+            "{ name: x-version-override, type: RegularExpression, value: 'v(2' }",
+        ),
+        "FILE:15:70: listeners[0].routes[0].matches[0].headers[0].value: invalid regular expression: regex parse error:\n    ^(?:v(2)$\n     ^\nerror: unclosed group",
+    );
+}
+
+#[test]
+fn unknown_filter() {
+    assert_rejected(
+        &VALID.replace(
+            "    routes:\n",
+            "    filters:\n      pre_routing:\n        - name: jwt_auth\n    routes:\n",
+        ),
+        &format!(
+            "FILE:13:11: listeners[0].filters.pre_routing[0].name: unknown filter `jwt_auth` (filters: {})",
+            known_filters()
+        ),
+    );
+}
+
+/// The filters the registry offers for phases, as the error lists them.
+fn known_filters() -> String {
+    let (_, stderr) = check(&VALID.replace(
+        "    routes:\n",
+        "    filters: { response: [{ name: zzz }] }\n    routes:\n",
+    ));
+    stderr
+        .split("(filters: ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(')'))
+        .expect("error lists the known filters")
+        .to_owned()
+}
+
+#[test]
+fn router_is_not_placed_in_a_phase() {
+    assert_rejected(
+        &VALID.replace(
+            "    routes:\n",
+            "    filters:\n      post_routing: [{ name: router }]\n    routes:\n",
+        ),
+        "FILE:12:24: listeners[0].filters.post_routing[0].name: `router` is not placed in a phase: it is built from the listener's `routes`",
+    );
+}
+
+#[test]
+fn unknown_fields_are_errors() {
+    assert_rejected(
+        &format!("{VALID}extra: 1\n"),
+        "FILE:19:1: extra: unknown field `extra`, expected one of `server`, `admin`, `backends`, `listeners`",
+    );
+    assert_rejected(
+        &VALID.replace("address: 127.0.0.1:18080", "adress: 127.0.0.1:18080"),
+        "FILE:10:5: listeners[0].adress: unknown field `adress`, expected one of `name`, `address`, `filters`, `routes`",
+    );
+    assert_rejected(
+        &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `matches`, `backend`",
+    );
+}
+
+#[test]
+fn bad_values() {
+    assert_rejected(
+        &VALID.replace("127.0.0.1:18080", "localhost-8080"),
+        "FILE:10:14: listeners[0].address: invalid socket address syntax",
+    );
+    assert_rejected(
+        &VALID.replace("threads: 2", "threads: 0"),
+        "FILE:2:3: server.threads: must be between 1 and 1024",
+    );
+    assert_rejected(
+        &VALID.replace("port: 30080 }\n  - name: b", "port: 30080 }\n    connect_timeout: 0s\n  - name: b"),
+        "FILE:6:5: backends[0].connect_timeout: must be greater than zero (a zero timeout would fail every request)",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "port: 30080 }\n  - name: b",
+            "port: 30080 }\n    read_timeout: soon\n  - name: b",
+        ),
+        "FILE:6:19: backends[0].read_timeout: invalid value: string \"soon\", expected a duration",
+    );
+    assert_rejected(
+        &VALID.replace("- name: r2", "- name: r2\n        matches: [{ method: get }]"),
+        "FILE:18:21: listeners[0].routes[1].matches[0].method: `get` is not a method: write it in upper case, e.g. GET",
+    );
+}
+
+#[test]
+fn missing_fields_and_syntax() {
+    assert_rejected(
+        &VALID.replace("        backend: a\n", ""),
+        "FILE:17:9: listeners[0].routes[1].backend: missing field `backend`",
+    );
+    assert_rejected(
+        "backends: []\nlisteners: [\n",
+        "FILE:3:1: did not find expected node content, while parsing a flow node",
+    );
+}
+
+#[test]
+fn missing_file() {
+    let out = run_cli(&["check", "--config", "/nonexistent/gateway.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "error: /nonexistent/gateway.yaml: cannot read: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn shipped_config_summary() {
+    let out = run_cli(&["check", "--config", "conf/gateway.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "conf/gateway.yaml: ok",
+        "app-latest = 127.0.0.2:30080",
+        "app-v2 = 127.0.0.3:30080",
+        "listener public on 127.0.0.1:8080:",
+        "1. override-v2: header x-version-override = \"v2\" -> app-v2",
+        "2. override-latest: header x-version-override = \"latest\" -> app-latest",
+        "3. tenant-v2: header x-tenant-version = \"v2\" -> app-v2",
+        "4. default: path prefix / -> app-latest",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "summary lacks {expected:?}:\n{stdout}"
+        );
+    }
+}

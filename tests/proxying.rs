@@ -1,0 +1,261 @@
+//! Proxying over real sockets: what the backend receives, connection reuse, and how dead and
+//! slow backends are answered while the rest of the gateway keeps serving.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A gateway with one healthy echo backend (`/`), plus whatever extra backend YAML and routes
+/// a test adds in front of the default route.
+fn gateway_with(
+    extra_backends: &str,
+    extra_routes: &str,
+    dir: &std::path::Path,
+) -> (Gateway, Proc) {
+    let echo_addr = free_addr("127.0.0.2");
+    let backend = echo(echo_addr, "healthy", dir);
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        r#"
+server: {{ threads: 2 }}
+backends:
+  - {{ name: healthy, static: {{ host: {ip}, port: {port} }} }}
+{extra_backends}
+listeners:
+  - name: main
+    address: {listen}
+    routes:
+{extra_routes}
+      - {{ name: default, backend: healthy }}
+"#,
+        ip = echo_addr.ip(),
+        port = echo_addr.port(),
+    );
+    (Gateway::start(&yaml, listen, &[]), backend)
+}
+
+#[test]
+fn backend_sees_host_forwarded_for_and_request_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gw, _echo) = gateway_with("", "", dir.path());
+
+    let resp = gw.get("/hello?x=1", &[("host", "api.example.com")]);
+    let body = resp.json();
+    assert_eq!(body["servedBy"], "healthy");
+    assert_eq!(body["path"], "/hello?x=1");
+    assert_eq!(
+        body["headers"]["host"], "api.example.com",
+        "client Host passes through"
+    );
+    assert_eq!(body["headers"]["x-forwarded-for"], "127.0.0.1");
+    let id = body["headers"]["x-request-id"]
+        .as_str()
+        .expect("request id set");
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+
+    let resp = gw.get(
+        "/",
+        &[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-request-id", "trace-abc-123"),
+        ],
+    );
+    let body = resp.json();
+    assert_eq!(
+        body["headers"]["x-forwarded-for"], "203.0.113.7, 127.0.0.1",
+        "the client address is appended"
+    );
+    assert_eq!(
+        body["headers"]["x-request-id"], "trace-abc-123",
+        "a sane id is kept"
+    );
+
+    let long = "x".repeat(200);
+    let body = gw.get("/", &[("x-request-id", &long)]).json();
+    assert_ne!(
+        body["headers"]["x-request-id"],
+        long.as_str(),
+        "an oversized id is replaced"
+    );
+}
+
+#[test]
+fn upstream_connections_are_reused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (gw, _echo) = gateway_with("", "", dir.path());
+
+    // The echo reports the address the gateway connected from: the same source port on every
+    // request means one pooled upstream connection served them all.
+    let mut client = Client::connect(gw.addr);
+    let sources: Vec<String> = (0..5)
+        .map(|_| {
+            let body = client.send("GET", "/", &[]).json();
+            body["client"].as_str().expect("client address").to_owned()
+        })
+        .collect();
+    assert!(
+        sources.iter().all(|s| s == &sources[0]),
+        "upstream connection not reused across keep-alive requests: {sources:?}"
+    );
+
+    // A new client connection, served by whichever worker, may pick up a pooled connection too;
+    // at most one new upstream connection per worker thread (2) should appear.
+    let mut seen: Vec<String> = sources[..1].to_vec();
+    for _ in 0..10 {
+        let body = gw.get("/", &[]).json();
+        let s = body["client"].as_str().expect("client address").to_owned();
+        if !seen.contains(&s) {
+            seen.push(s);
+        }
+    }
+    assert!(
+        seen.len() <= 3,
+        "too many upstream connections for 11 sequential requests: {seen:?}"
+    );
+}
+
+#[test]
+fn refused_backend_is_502_and_others_keep_working() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A port nothing listens on: connections are refused at once.
+    let dead = free_addr("127.0.0.3");
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: dead, static: {{ host: {}, port: {} }} }}",
+            dead.ip(),
+            dead.port()
+        ),
+        "      - { name: to-dead, matches: [{ path: { value: /dead } }], backend: dead }",
+        dir.path(),
+    );
+
+    for _ in 0..3 {
+        let resp = gw.get("/dead/x", &[]);
+        assert_eq!(resp.status, 502);
+        assert_eq!(
+            resp.header("connection"),
+            Some("close"),
+            "the gateway closes after a 502"
+        );
+        let body = resp.json();
+        assert_eq!(body["error"], "upstream_connect_failed");
+        assert_eq!(body["route"], "to-dead");
+        assert_eq!(body["backend"], "dead");
+    }
+    assert_eq!(gw.get("/alive", &[]).served_by(), "healthy");
+}
+
+#[test]
+fn slow_backend_is_504_and_others_keep_working() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A backend that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent_addr = silent.local_addr().expect("addr");
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            silent.set_nonblocking(true).expect("nonblocking");
+            let mut conns = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((c, _)) = silent.accept() {
+                    conns.push(c);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 500ms }}",
+            silent_addr.ip(),
+            silent_addr.port()
+        ),
+        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
+        dir.path(),
+    );
+
+    // While a request waits on the silent backend, other routes are served without delay.
+    let addr = gw.addr;
+    let slow = std::thread::spawn(move || {
+        let started = Instant::now();
+        let resp = request(addr, "GET", "/slow", &[]);
+        (resp, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "healthy route was held up"
+    );
+
+    let (resp, took) = slow.join().expect("slow request thread");
+    assert_eq!(resp.status, 504);
+    let body = resp.json();
+    assert_eq!(body["error"], "upstream_timeout");
+    assert_eq!(body["route"], "to-silent");
+    assert_eq!(body["backend"], "silent");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(5),
+        "answered after {took:?}, expected about the 500 ms read timeout"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    held.join().expect("silent backend thread");
+}
+
+#[test]
+fn no_route_is_404_json_on_a_kept_alive_connection() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let echo_addr = free_addr("127.0.0.2");
+    let _echo = echo(echo_addr, "only", dir.path());
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        r#"
+backends: [{{ name: only, static: {{ host: {}, port: {} }} }}]
+listeners:
+  - name: main
+    address: {listen}
+    routes: [{{ name: api, matches: [{{ path: {{ value: /api }} }}], backend: only }}]
+"#,
+        echo_addr.ip(),
+        echo_addr.port()
+    );
+    let gw = Gateway::start(&yaml, listen, &[]);
+    let mut client = Client::connect(gw.addr);
+    let resp = client.send("GET", "/nowhere", &[]);
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.json()["error"], "no_route");
+    assert!(
+        resp.header("content-length").is_some(),
+        "local responses are framed"
+    );
+    // The same connection still works: the 404 was framed and the connection kept.
+    assert_eq!(client.send("GET", "/api/x", &[]).served_by(), "only");
+}
+
+#[test]
+fn threads_flag_overrides_the_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let echo_addr = free_addr("127.0.0.2");
+    let _echo = echo(echo_addr, "t", dir.path());
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        "server: {{ threads: 1 }}\nbackends: [{{ name: t, static: {{ host: {}, port: {} }} }}]\nlisteners: [{{ name: main, address: '{listen}', routes: [{{ name: all, backend: t }}] }}]\n",
+        echo_addr.ip(),
+        echo_addr.port()
+    );
+    let gw = Gateway::start(&yaml, listen, &["--threads", "3"]);
+    assert_eq!(gw.get("/", &[]).served_by(), "t");
+    let log = gw.proc.output();
+    assert!(
+        log.contains("listener `main` on http://") && log.contains("with 3 worker threads"),
+        "startup log does not show the thread count:\n{log}"
+    );
+}
