@@ -10,6 +10,7 @@
 pub mod backend;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod echo;
 pub mod pipeline;
 pub mod proxy;

@@ -32,6 +32,11 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: Option<u16>,
     },
+    /// Run the versioned-routing lab end to end: echo apps, gateway, the lab's requests.
+    Demo {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
     /// Validate a config and print what it does.
     Check {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -82,6 +87,23 @@ fn main() -> ExitCode {
                 }
             };
             match switchyard::server::run(pipeline, threads.map(usize::from)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { config } => {
+            let pipeline = match compile(&config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let scenarios = switchyard::demo::header_scenarios();
+            match switchyard::demo::run(&config, &pipeline, &scenarios) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building Switchyard needs beyond the Rust toolchain, when it is missing:
+#   cmake  - pingora's zlib-ng (via flate2) builds with it.
+# Extra Debian packages can be named as arguments (the benches ask for wrk and nginx-light).
+set -euo pipefail
+
+need=()
+command -v cmake >/dev/null 2>&1 || need+=(cmake)
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+for pkg in "$@"; do
+    case "$pkg" in
+        nginx-light) command -v nginx >/dev/null 2>&1 || need+=(nginx-light) ;;
+        *) command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg") ;;
+    esac
+done
+
+if ((${#need[@]})); then
+    echo "setup: installing ${need[*]}" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

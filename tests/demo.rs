@@ -1,0 +1,28 @@
+//! `switchyard demo` on the shipped config: it starts its own echo apps and gateway, prints
+//! the observed table and exits 0 only when every row is as expected.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn demo_prints_the_lab_table_and_succeeds() {
+    let out = run_cli(&["demo", "--config", "conf/gateway.yaml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    let row = |request: &str, served: &str| {
+        stdout.lines().any(|l| {
+            let cells: Vec<&str> = l.split("  ").filter(|c| !c.trim().is_empty()).collect();
+            cells.len() >= 3 && cells[0].trim() == request && cells[1].trim() == served
+        })
+    };
+    assert!(row("no header, no token", "latest"), "{stdout}");
+    assert!(row("x-version-override: v2", "v2"), "{stdout}");
+    assert!(!stdout.contains("MISMATCH"), "{stdout}");
+    // Everything it started is gone: the gateway's address is free again.
+    assert!(
+        std::net::TcpListener::bind("127.0.0.1:8080").is_ok(),
+        "gateway left running"
+    );
+}
