@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use jsonwebtoken::Algorithm;
+
 use crate::pipeline::Pipeline;
+use crate::token::{self, TokenError, TokenSpec};
 
 const STARTUP: Duration = Duration::from_secs(20);
 
@@ -29,6 +32,8 @@ pub enum DemoError {
         address: SocketAddr,
         log: String,
     },
+    #[error("cannot mint the demo tokens: {0}")]
+    Token(#[from] TokenError),
     #[error("{failed} of {total} rows differ from the expected outcome")]
     Mismatch { failed: usize, total: usize },
 }
@@ -59,22 +64,89 @@ pub struct Scenario {
     pub why: &'static str,
 }
 
-/// The lab's rows that need no token.
-pub fn header_scenarios() -> Vec<Scenario> {
-    vec![
+/// The demo key's id, issuer and audience, as in `conf/gateway.yaml`.
+pub const DEMO_KID: &str = "versioned-routing-key";
+pub const DEMO_ISSUER: &str = "versioned-routing-lab";
+pub const DEMO_AUDIENCE: &str = "public-api";
+
+/// A lab token carrying `version`, signed with the demo key.
+pub fn lab_token(key: &Path, version: &str) -> Result<String, TokenError> {
+    token::mint(&TokenSpec {
+        key_pem: key,
+        alg: Algorithm::RS256,
+        kid: Some(DEMO_KID),
+        issuer: Some(DEMO_ISSUER),
+        audience: Some(DEMO_AUDIENCE),
+        ttl: Some(Duration::from_secs(3600)),
+        claims: &[format!("version={version}")],
+    })
+}
+
+/// A token whose signature belongs to other claims: well-formed, signed by the right key, and
+/// invalid.
+pub fn forged_token(key: &Path) -> Result<String, TokenError> {
+    let wanted = lab_token(key, "v2")?;
+    let other = lab_token(key, "latest")?;
+    let (body, _) = wanted.rsplit_once('.').unwrap_or((&wanted, ""));
+    let (_, signature) = other.rsplit_once('.').unwrap_or(("", &other));
+    Ok(format!("{body}.{signature}"))
+}
+
+fn bearer(token: &str) -> (String, String) {
+    ("authorization".into(), format!("Bearer {token}"))
+}
+
+/// The lab's seven requests and the outcomes the lab's table gives for them. `key` is the demo
+/// signing key (`conf/demo/jwt-demo-key.pem`).
+pub fn lab_scenarios(key: &Path) -> Result<Vec<Scenario>, TokenError> {
+    let v2 = lab_token(key, "v2")?;
+    let latest = lab_token(key, "latest")?;
+    let forged = forged_token(key)?;
+    let served = |v: &str| Outcome::ServedBy(v.to_owned());
+    Ok(vec![
         Scenario {
             request: "no header, no token".into(),
             headers: vec![],
-            expected: Outcome::ServedBy("latest".into()),
+            expected: served("latest"),
             why: "the default rule",
         },
         Scenario {
             request: "x-version-override: v2".into(),
             headers: vec![("x-version-override".into(), "v2".into())],
-            expected: Outcome::ServedBy("v2".into()),
+            expected: served("v2"),
             why: "explicit client header, highest precedence",
         },
-    ]
+        Scenario {
+            request: "client sends x-tenant-version: v2".into(),
+            headers: vec![("x-tenant-version".into(), "v2".into())],
+            expected: served("latest"),
+            why: "the transformation clears this header before routing",
+        },
+        Scenario {
+            request: "JWT version=v2".into(),
+            headers: vec![bearer(&v2)],
+            expected: served("v2"),
+            why: "claim projected into the header and re-routed",
+        },
+        Scenario {
+            request: "JWT version=latest".into(),
+            headers: vec![bearer(&latest)],
+            expected: served("latest"),
+            why: "claim routed",
+        },
+        Scenario {
+            request: "JWT version=v2 + x-version-override: latest".into(),
+            headers: vec![bearer(&v2), ("x-version-override".into(), "latest".into())],
+            expected: served("latest"),
+            why: "explicit override beats the claim",
+        },
+        Scenario {
+            request: "invalid JWT".into(),
+            headers: vec![bearer(&forged)],
+            expected: Outcome::Status(401),
+            why: "optional mode still rejects a bad token",
+        },
+    ])
 }
 
 /// A child process that is killed when dropped, so every exit path tears the demo down.

@@ -15,3 +15,4 @@ pub mod echo;
 pub mod pipeline;
 pub mod proxy;
 pub mod server;
+pub mod token;

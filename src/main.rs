@@ -42,6 +42,28 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Mint a signed token (for tests and demos; the key is a PKCS#8 PEM private key).
+    Token {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        kid: Option<String>,
+        #[arg(long)]
+        iss: Option<String>,
+        #[arg(long)]
+        aud: Option<String>,
+        /// RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// Lifetime: `exp` = now + ttl (e.g. 1h, 30s). `--no-exp` leaves `exp` out.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        #[arg(long)]
+        no_exp: bool,
+        /// A claim as name=value; name may be a dotted path, value is JSON or a plain string.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+    },
     /// Run the versioned echo app (a backend for demos, tests and benches).
     Echo {
         #[arg(long)]
@@ -102,12 +124,50 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let scenarios = switchyard::demo::header_scenarios();
-            match switchyard::demo::run(&config, &pipeline, &scenarios) {
+            let key = config
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("demo/jwt-demo-key.pem");
+            let result = switchyard::demo::lab_scenarios(&key)
+                .map_err(switchyard::demo::DemoError::from)
+                .and_then(|scenarios| switchyard::demo::run(&config, &pipeline, &scenarios));
+            match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Token {
+            key,
+            kid,
+            iss,
+            aud,
+            alg,
+            ttl,
+            no_exp,
+            claims,
+        } => {
+            let minted = switchyard::token::parse_algorithm(&alg).and_then(|alg| {
+                switchyard::token::mint(&switchyard::token::TokenSpec {
+                    key_pem: &key,
+                    alg,
+                    kid: kid.as_deref(),
+                    issuer: iss.as_deref(),
+                    audience: aud.as_deref(),
+                    ttl: (!no_exp).then_some(ttl),
+                    claims: &claims,
+                })
+            });
+            match minted {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
                 }
             }
         }

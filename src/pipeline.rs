@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use switchyard_filters::{router, BuildContext, Filter, Phase, Registry};
@@ -91,7 +91,12 @@ impl Pipeline {
             backends.push(Backend::build(b, &at, loaded)?);
         }
         let backend_names: Vec<Arc<str>> = backends.iter().map(|b| b.name.clone()).collect();
-        let build_ctx = BuildContext::new(&backend_names);
+        let base_dir = loaded
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let build_ctx = BuildContext::new(&backend_names, &base_dir);
 
         if config.listeners.is_empty() {
             return Err(loaded.error_at("listeners", "at least one listener is needed"));
@@ -225,9 +230,11 @@ fn build_phase(
                 };
                 return Err(loaded.error_at(format!("{at}.name"), message));
             }
-            factory.build(&entry.config, ctx).map_err(|e| {
-                loaded.error_at(join_path(&format!("{at}.config"), &e.path), e.message)
-            })
+            factory
+                .build(&entry.config, &ctx.in_phase(phase))
+                .map_err(|e| {
+                    loaded.error_at(join_path(&format!("{at}.config"), &e.path), e.message)
+                })
         })
         .collect()
 }

@@ -17,8 +17,21 @@ fn demo_prints_the_lab_table_and_succeeds() {
             cells.len() >= 3 && cells[0].trim() == request && cells[1].trim() == served
         })
     };
-    assert!(row("no header, no token", "latest"), "{stdout}");
-    assert!(row("x-version-override: v2", "v2"), "{stdout}");
+    for (request, served) in [
+        ("no header, no token", "latest"),
+        ("x-version-override: v2", "v2"),
+        ("client sends x-tenant-version: v2", "latest"),
+        ("JWT version=v2", "v2"),
+        ("JWT version=latest", "latest"),
+        ("JWT version=v2 + x-version-override: latest", "latest"),
+        ("invalid JWT", "401"),
+    ] {
+        assert!(
+            row(request, served),
+            "no row {request:?} -> {served}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("all 7 rows as expected"), "{stdout}");
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
     // Everything it started is gone: the gateway's address is free again.
     assert!(

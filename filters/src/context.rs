@@ -22,17 +22,31 @@ pub struct RouteTarget {
     pub backend: BackendRef,
 }
 
+/// A token that `jwt_authn` verified: which provider vouched for it, and its claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedJwt {
+    pub provider: Arc<str>,
+    /// The token's payload, always a JSON object.
+    pub claims: serde_json::Value,
+}
+
 /// Per-request state that outlives a single phase: filled in by request filters, read by later
 /// ones, by the server when it picks the upstream, and by response filters.
 #[derive(Debug, Default)]
 pub struct RequestState {
     route: Option<RouteTarget>,
+    jwt: Option<Arc<VerifiedJwt>>,
 }
 
 impl RequestState {
     /// The route chosen by the router; `None` before routing or when no route matched.
     pub fn route(&self) -> Option<&RouteTarget> {
         self.route.as_ref()
+    }
+
+    /// The verified token, if `jwt_authn` accepted one.
+    pub fn jwt(&self) -> Option<&VerifiedJwt> {
+        self.jwt.as_deref()
     }
 }
 
@@ -80,17 +94,53 @@ impl<'a> RequestContext<'a> {
     pub fn set_route(&mut self, target: RouteTarget) {
         self.state.route = Some(target);
     }
+
+    /// The verified token, if an earlier `jwt_authn` accepted one.
+    pub fn jwt(&self) -> Option<&VerifiedJwt> {
+        self.state.jwt()
+    }
+
+    /// Records a verified token (`jwt_authn`), or clears it with `None`.
+    pub fn set_jwt(&mut self, jwt: Option<Arc<VerifiedJwt>>) {
+        self.state.jwt = jwt;
+    }
 }
 
-/// A response as a filter sees it in the `response` phase.
+/// A response as a filter sees it in the `response` phase, with the request it answers.
 pub struct ResponseContext<'a> {
     response: &'a mut ResponseHeader,
+    request: &'a RequestHeader,
+    client_ip: Option<IpAddr>,
     state: &'a RequestState,
 }
 
 impl<'a> ResponseContext<'a> {
-    pub fn new(response: &'a mut ResponseHeader, state: &'a RequestState) -> Self {
-        ResponseContext { response, state }
+    pub fn new(
+        response: &'a mut ResponseHeader,
+        request: &'a RequestHeader,
+        client_ip: Option<IpAddr>,
+        state: &'a RequestState,
+    ) -> Self {
+        ResponseContext {
+            response,
+            request,
+            client_ip,
+            state,
+        }
+    }
+
+    /// The request as it went upstream (after request filters changed it).
+    pub fn request(&self) -> &RequestHeader {
+        self.request
+    }
+
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+    }
+
+    /// The verified token of the request, if any.
+    pub fn jwt(&self) -> Option<&VerifiedJwt> {
+        self.state.jwt()
     }
 
     pub fn response(&self) -> &ResponseHeader {

@@ -20,9 +20,13 @@ mod filter;
 mod registry;
 mod response;
 
+pub mod jwt_authn;
 pub mod router;
+pub mod transformation;
 
-pub use context::{BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget};
+pub use context::{
+    BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
+};
 pub use filter::{Filter, Flow, Phase};
 pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
 pub use response::LocalResponse;

@@ -1,6 +1,7 @@
 //! Filter factories and the registry that finds them by name.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -38,14 +39,40 @@ impl FilterConfigError {
 }
 
 /// What a factory may look up while it builds a filter.
+#[derive(Clone, Copy)]
 pub struct BuildContext<'a> {
     backends: &'a [Arc<str>],
+    base_dir: &'a Path,
+    phase: Option<Phase>,
 }
 
 impl<'a> BuildContext<'a> {
-    /// `backends` are the configured backend names, in their table order.
-    pub fn new(backends: &'a [Arc<str>]) -> Self {
-        BuildContext { backends }
+    /// `backends` are the configured backend names, in their table order; `base_dir` is the
+    /// folder of the config file, against which relative paths in filter configs resolve.
+    pub fn new(backends: &'a [Arc<str>], base_dir: &'a Path) -> Self {
+        BuildContext {
+            backends,
+            base_dir,
+            phase: None,
+        }
+    }
+
+    /// The same context for a filter placed in `phase`.
+    pub fn in_phase(self, phase: Phase) -> Self {
+        BuildContext {
+            phase: Some(phase),
+            ..self
+        }
+    }
+
+    /// The phase the filter being built runs in; `None` for the router.
+    pub fn phase(&self) -> Option<Phase> {
+        self.phase
+    }
+
+    /// `path` as written in a filter config, resolved against the config file's folder.
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        self.base_dir.join(path)
     }
 
     /// Resolves a backend name to its place in the server's table.
@@ -99,6 +126,8 @@ impl Registry {
     pub fn with_builtins() -> Self {
         let mut registry = Self::empty();
         registry.register(crate::router::RouterFactory);
+        registry.register(crate::jwt_authn::JwtAuthnFactory);
+        registry.register(crate::transformation::TransformationFactory);
         registry
     }
 

@@ -54,6 +54,7 @@ impl Gateway {
 pub struct RequestCtx {
     pipeline: Arc<Pipeline>,
     listener: usize,
+    client_ip: Option<IpAddr>,
     state: RequestState,
 }
 
@@ -93,6 +94,7 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             pipeline: self.pipeline.load_full(),
             listener: self.listener,
+            client_ip: None,
             state: RequestState::default(),
         }
     }
@@ -101,6 +103,7 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ensure_request_id(session.req_header_mut())?;
         let ip = client_ip(session);
+        ctx.client_ip = ip;
         let pipeline = ctx.pipeline.clone();
         let chain = &pipeline.listeners[ctx.listener].chain;
 
@@ -125,7 +128,14 @@ impl ProxyHttp for Gateway {
                 "the filter chain finished without choosing a route",
             ),
         };
-        respond::send(session, &response, chain.response_filters(), &ctx.state).await?;
+        respond::send(
+            session,
+            &response,
+            chain.response_filters(),
+            ctx.client_ip,
+            &ctx.state,
+        )
+        .await?;
         Ok(true)
     }
 
@@ -171,12 +181,19 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let filters = ctx.listener().chain.response_filters();
-        respond::run_response_filters(filters, upstream_response, &ctx.state).await;
+        respond::run_response_filters(
+            filters,
+            upstream_response,
+            session.req_header(),
+            ctx.client_ip,
+            &ctx.state,
+        )
+        .await;
         Ok(())
     }
 
@@ -206,7 +223,7 @@ impl ProxyHttp for Gateway {
         session.set_keepalive(None);
         let response = failure.response(ctx.state.route(), &ctx.pipeline);
         let filters = ctx.listener().chain.response_filters();
-        let written = respond::send(session, &response, filters, &ctx.state).await;
+        let written = respond::send(session, &response, filters, ctx.client_ip, &ctx.state).await;
         if let Err(err) = &written {
             log::debug!("could not send the error response: {err}");
         }

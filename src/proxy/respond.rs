@@ -1,22 +1,25 @@
 //! Writing a [`LocalResponse`] to the client, and running response filters.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use http::header::CONTENT_LENGTH;
 use http::Method;
 use pingora::prelude::*;
-use switchyard_filters::{Filter, LocalResponse, RequestState, ResponseContext};
+use switchyard_filters::{Filter, LocalResponse, RequestHeader, RequestState, ResponseContext};
 
 /// Runs the `response` filters on a response header, in order.
 pub async fn run_response_filters(
     filters: &[Arc<dyn Filter>],
     header: &mut ResponseHeader,
+    request: &RequestHeader,
+    client_ip: Option<IpAddr>,
     state: &RequestState,
 ) {
     if filters.is_empty() {
         return;
     }
-    let mut ctx = ResponseContext::new(header, state);
+    let mut ctx = ResponseContext::new(header, request, client_ip, state);
     for filter in filters {
         filter.on_response(&mut ctx).await;
     }
@@ -30,6 +33,7 @@ pub async fn send(
     session: &mut Session,
     response: &LocalResponse,
     filters: &[Arc<dyn Filter>],
+    client_ip: Option<IpAddr>,
     state: &RequestState,
 ) -> Result<()> {
     let mut header = ResponseHeader::build(response.status(), Some(response.headers().len() + 1))?;
@@ -37,7 +41,7 @@ pub async fn send(
         header.append_header(name.clone(), value.clone())?;
     }
     header.insert_header(CONTENT_LENGTH, response.body().len())?;
-    run_response_filters(filters, &mut header, state).await;
+    run_response_filters(filters, &mut header, session.req_header(), client_ip, state).await;
 
     let head_only = session.req_header().method == Method::HEAD || response.body().is_empty();
     session

@@ -10,13 +10,21 @@ fn backends() -> Vec<Arc<str>> {
 fn router(yaml: &str) -> Router {
     let names = backends();
     let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("test yaml parses");
-    Router::build(&value, &BuildContext::new(&names)).expect("router builds")
+    Router::build(
+        &value,
+        &BuildContext::new(&names, std::path::Path::new(".")),
+    )
+    .expect("router builds")
 }
 
 fn build_err(yaml: &str) -> FilterConfigError {
     let names = backends();
     let value: serde_yaml::Value = serde_yaml::from_str(yaml).expect("test yaml parses");
-    Router::build(&value, &BuildContext::new(&names)).expect_err("router must reject this")
+    Router::build(
+        &value,
+        &BuildContext::new(&names, std::path::Path::new(".")),
+    )
+    .expect_err("router must reject this")
 }
 
 fn req(method: &str, uri: &str, headers: &[(&str, &str)]) -> RequestHeader {

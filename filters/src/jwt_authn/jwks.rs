@@ -1,0 +1,135 @@
+//! Reading a JWKS document into verification keys, each pinned to one algorithm.
+//!
+//! `DecodingKey::from_jwk` ignores a JWK's `alg` and `use`, so both are handled here: the
+//! algorithm comes from the key (`alg`, else its type and curve) and never from a token, and
+//! encryption keys are skipped. Symmetric (`oct`) keys are refused: a JWKS is published, and a
+//! published HMAC secret would let anyone mint tokens.
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey};
+
+/// A public key ready to verify tokens signed with `alg`.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    pub kid: Option<String>,
+    pub alg: Algorithm,
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwksError {
+    #[error("not a JWKS document: {0}")]
+    Document(String),
+    #[error("keys[{index}]{}: {message}", kid.as_ref().map(|k| format!(" (kid `{k}`)")).unwrap_or_default())]
+    Key {
+        index: usize,
+        kid: Option<String>,
+        message: String,
+    },
+    #[error("the JWKS holds no signing key")]
+    NoSigningKey,
+}
+
+#[derive(serde::Deserialize)]
+struct Document {
+    keys: Vec<serde_json::Value>,
+}
+
+/// Parses a JWKS document. Every key must be usable (an unusable key in a config is a mistake
+/// to report, not to skip), except encryption keys, which are skipped.
+pub fn parse(text: &str) -> Result<Vec<VerifyingKey>, JwksError> {
+    let doc: Document =
+        serde_json::from_str(text).map_err(|e| JwksError::Document(e.to_string()))?;
+    let mut keys = Vec::with_capacity(doc.keys.len());
+    for (index, raw) in doc.keys.into_iter().enumerate() {
+        let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
+        let key_error = |message: String| JwksError::Key {
+            index,
+            kid: kid.clone(),
+            message,
+        };
+        let jwk: Jwk = serde_json::from_value(raw).map_err(|e| key_error(e.to_string()))?;
+        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+            continue;
+        }
+        let alg = pinned_algorithm(&jwk).map_err(key_error)?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| key_error(e.to_string()))?;
+        keys.push(VerifyingKey {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key,
+        });
+    }
+    if keys.is_empty() {
+        return Err(JwksError::NoSigningKey);
+    }
+    Ok(keys)
+}
+
+/// The one algorithm a key verifies: its `alg` when given (checked against its type), else
+/// the type's usual one.
+fn pinned_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
+    let declared = jwk
+        .common
+        .key_algorithm
+        .map(signing_algorithm)
+        .transpose()?;
+    let (inferred, allowed): (Algorithm, &[Algorithm]) = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => (
+            Algorithm::RS256,
+            &[
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+            ],
+        ),
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => (Algorithm::ES256, &[Algorithm::ES256]),
+            EllipticCurve::P384 => (Algorithm::ES384, &[Algorithm::ES384]),
+            ref other => return Err(format!("curve {other:?} is not supported")),
+        },
+        AlgorithmParameters::OctetKeyPair(p) => match p.curve {
+            EllipticCurve::Ed25519 => (Algorithm::EdDSA, &[Algorithm::EdDSA]),
+            ref other => return Err(format!("curve {other:?} is not supported")),
+        },
+        AlgorithmParameters::OctetKey(_) => {
+            return Err("symmetric (oct) keys are not accepted in a JWKS".to_owned())
+        }
+        _ => return Err("unsupported key type".to_owned()),
+    };
+    match declared {
+        None => Ok(inferred),
+        Some(alg) if allowed.contains(&alg) => Ok(alg),
+        Some(alg) => Err(format!("alg {alg:?} does not fit the key's type")),
+    }
+}
+
+fn signing_algorithm(alg: KeyAlgorithm) -> Result<Algorithm, String> {
+    Ok(match alg {
+        KeyAlgorithm::RS256 => Algorithm::RS256,
+        KeyAlgorithm::RS384 => Algorithm::RS384,
+        KeyAlgorithm::RS512 => Algorithm::RS512,
+        KeyAlgorithm::PS256 => Algorithm::PS256,
+        KeyAlgorithm::PS384 => Algorithm::PS384,
+        KeyAlgorithm::PS512 => Algorithm::PS512,
+        KeyAlgorithm::ES256 => Algorithm::ES256,
+        KeyAlgorithm::ES384 => Algorithm::ES384,
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512 => {
+            return Err("HMAC algorithms are not accepted in a JWKS".to_owned())
+        }
+        other => return Err(format!("alg {other:?} is not a signing algorithm")),
+    })
+}

@@ -1,0 +1,246 @@
+//! `jwt_authn`: verifies the caller's JWT and records its claims for later filters.
+//!
+//! Runs in `pre_routing` (or `post_routing`). For each request it looks for a token where
+//! `from` says (by default `Authorization: Bearer`), verifies it against the provider its `iss`
+//! names, and then, by `mode`:
+//!
+//! | token          | `strict` | `optional` | `permissive` |
+//! |----------------|----------|------------|--------------|
+//! | none           | 401      | continue   | continue     |
+//! | valid          | claims   | claims     | claims       |
+//! | present, bad   | 401      | 401        | continue     |
+//!
+//! A valid token's claims go into the request context ([`RequestContext::jwt`]), where
+//! `transformation` reads them as the CEL variable `jwt`. Unless `forward: true`, the token is
+//! removed before the request goes upstream.
+//!
+//! # Verification
+//! - The algorithm comes from the key (the JWK's `alg`, else its type), never from the token:
+//!   `alg: none`, or an HMAC token against an RSA or EC key, is `algorithm_not_allowed`.
+//! - A `kid` selects the key; a token without one is accepted only when exactly one key of its
+//!   algorithm exists.
+//! - `iss` must be the provider's issuer; `aud` must hold one of its audiences (when any are
+//!   configured); `exp` is required unless `require_exp: false`; `nbf` is honoured; both with
+//!   `clock_skew` (default 60 s) of leeway.
+//!
+//! # Rejection
+//! 401 with `WWW-Authenticate: Bearer realm="...", error="invalid_token",
+//! error_description="..."` and `{"error": "invalid_token", "reason": "...", "message": "..."}`.
+//! A missing token in `strict` mode gets the bare challenge (no `error`, RFC 6750 §3.1). A
+//! wrong audience is also 401: the token was not issued for this API, which is an invalid token
+//! here rather than a lack of scope (403). The token itself is never echoed.
+//!
+//! # Files
+//! - `config.rs`: the YAML shape.
+//! - `extract.rs`: finding the token in a header or query parameter, and removing it.
+//! - `jwks.rs`: JWKS documents into keys pinned to one algorithm each.
+//! - `verify.rs`: provider and key selection, signature and claim checks.
+//! - `rejection.rs`: reasons and the 401 they produce.
+//! - `tests.rs`: the filter end to end on real signed tokens.
+
+mod config;
+mod extract;
+mod jwks;
+mod rejection;
+#[cfg(test)]
+mod tests;
+mod verify;
+
+use std::sync::{Arc, Once};
+
+use async_trait::async_trait;
+
+pub use config::{JwksSource, JwtAuthnConfig, Mode, ProviderConfig, TokenSourceConfig};
+pub use extract::{Found, TokenSource};
+pub use jwks::{parse as parse_jwks, JwksError, VerifyingKey};
+pub use rejection::Reason;
+pub use verify::{ClaimRules, Provider, Verifier, MAX_TOKEN_LEN};
+
+use crate::{
+    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, Phase, RequestContext,
+    VerifiedJwt,
+};
+
+pub const NAME: &str = "jwt_authn";
+
+/// What happened to one request's token: the claims, or why there are none.
+pub type Outcome = Result<Arc<VerifiedJwt>, Reason>;
+
+pub struct JwtAuthn {
+    mode: Mode,
+    realm: String,
+    forward: bool,
+    source: TokenSource,
+    verifier: Verifier,
+}
+
+impl JwtAuthn {
+    pub fn build(
+        config: &JwtAuthnConfig,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Self, FilterConfigError> {
+        install_crypto_provider();
+        if config.realm.is_empty()
+            || !config
+                .realm
+                .bytes()
+                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+        {
+            return Err(FilterConfigError::new(
+                "realm",
+                "the realm must be non-empty printable ASCII without quotes or backslashes",
+            ));
+        }
+        if config.providers.is_empty() {
+            return Err(FilterConfigError::new(
+                "providers",
+                "at least one provider is needed",
+            ));
+        }
+        let source = TokenSource::from_config(&config.from)?;
+        let rules = ClaimRules {
+            clock_skew: config.clock_skew,
+            require_exp: config.require_exp,
+        };
+        let mut providers = Vec::with_capacity(config.providers.len());
+        for (i, p) in config.providers.iter().enumerate() {
+            let at = format!("providers[{i}]");
+            if p.issuer.is_empty() {
+                return Err(FilterConfigError::new(
+                    format!("{at}.issuer"),
+                    "the issuer cannot be empty",
+                ));
+            }
+            if let Some(j) = config.providers[..i]
+                .iter()
+                .position(|q| q.name == p.name || q.issuer == p.issuer)
+            {
+                return Err(FilterConfigError::new(
+                    format!("{at}.name"),
+                    format!(
+                        "provider `{}` repeats the name or issuer of providers[{j}]",
+                        p.name
+                    ),
+                ));
+            }
+            let (text, field) = match (&p.jwks.inline, &p.jwks.file) {
+                (Some(text), None) => (text.clone(), format!("{at}.jwks.inline")),
+                (None, Some(path)) => {
+                    let resolved = ctx.resolve_path(path);
+                    let text = std::fs::read_to_string(&resolved).map_err(|e| {
+                        FilterConfigError::new(
+                            format!("{at}.jwks.file"),
+                            format!("cannot read {}: {e}", resolved.display()),
+                        )
+                    })?;
+                    (text, format!("{at}.jwks.file"))
+                }
+                _ => {
+                    return Err(FilterConfigError::new(
+                        format!("{at}.jwks"),
+                        "give exactly one of `inline` and `file`",
+                    ))
+                }
+            };
+            let keys =
+                jwks::parse(&text).map_err(|e| FilterConfigError::new(field, e.to_string()))?;
+            providers.push(Provider::new(&p.name, &p.issuer, &p.audiences, keys, rules));
+        }
+        Ok(JwtAuthn {
+            mode: config.mode,
+            realm: config.realm.clone(),
+            forward: config.forward,
+            source,
+            verifier: Verifier::new(providers),
+        })
+    }
+
+    /// Looks for and checks the request's token without changing the request: `None` when
+    /// there is no token at all.
+    pub fn inspect(&self, ctx: &RequestContext<'_>) -> Option<Outcome> {
+        match self.source.find(ctx.request()) {
+            Found::Nothing => None,
+            Found::Malformed => Some(Err(Reason::Malformed)),
+            Found::Token(token) => Some(self.verifier.verify(&token).map(Arc::new)),
+        }
+    }
+}
+
+/// jsonwebtoken needs a process-wide crypto provider; installing one explicitly avoids a panic
+/// at the first verification should feature unification ever enable two backends.
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // `Err` means one is installed already, which is as good.
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    });
+}
+
+#[async_trait]
+impl Filter for JwtAuthn {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
+        let outcome = self.inspect(ctx);
+        // Claims from an earlier filter never survive a failed check here.
+        ctx.set_jwt(None);
+        if !self.forward {
+            self.source.remove(ctx.request_mut());
+        }
+        match (outcome, self.mode) {
+            (Some(Ok(jwt)), _) => {
+                ctx.set_jwt(Some(jwt));
+                Flow::Continue
+            }
+            (None, Mode::Strict) => Flow::Respond(Reason::Missing.response(&self.realm)),
+            (None, _) => Flow::Continue,
+            (Some(Err(reason)), Mode::Strict | Mode::Optional) => {
+                Flow::Respond(reason.response(&self.realm))
+            }
+            (Some(Err(_)), Mode::Permissive) => Flow::Continue,
+        }
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "jwt_authn: mode {}, token from {}{}",
+            self.mode.as_str(),
+            self.source.describe(),
+            if self.forward {
+                ", forwarded"
+            } else {
+                ", removed before upstream"
+            }
+        )];
+        lines.extend(
+            self.verifier
+                .providers()
+                .iter()
+                .map(|p| format!("  {}", p.describe())),
+        );
+        lines
+    }
+}
+
+pub struct JwtAuthnFactory;
+
+impl FilterFactory for JwtAuthnFactory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn phases(&self) -> &'static [Phase] {
+        &[Phase::PreRouting, Phase::PostRouting]
+    }
+
+    fn build(
+        &self,
+        config: &serde_yaml::Value,
+        ctx: &BuildContext<'_>,
+    ) -> Result<Arc<dyn Filter>, FilterConfigError> {
+        let config: JwtAuthnConfig = FilterConfigError::parse(config)?;
+        Ok(Arc::new(JwtAuthn::build(&config, ctx)?))
+    }
+}

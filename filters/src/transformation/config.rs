@@ -1,0 +1,49 @@
+//! The YAML shape of `transformation`.
+//!
+//! ```yaml
+//! - name: transformation
+//!   config:
+//!     request:                      # in pre_routing or post_routing
+//!       set:                        # replace the header (or remove it, see below)
+//!         - { name: x-tenant-version, value: jwt.version }
+//!       add:                        # append a value, keeping existing ones
+//!         - { name: x-client-ip, value: source.address }
+//!       remove: [x-internal-debug]
+//! - name: transformation
+//!   config:
+//!     response:                     # in the response phase
+//!       set:
+//!         - { name: x-served-version, value: 'request.headers["x-tenant-version"]' }
+//! ```
+//!
+//! Every `value` is a CEL expression (a string literal is `'text'`).
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformationConfig {
+    #[serde(default)]
+    pub request: Option<HeaderOps>,
+    #[serde(default)]
+    pub response: Option<HeaderOps>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderOps {
+    #[serde(default)]
+    pub set: Vec<HeaderExpr>,
+    #[serde(default)]
+    pub add: Vec<HeaderExpr>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderExpr {
+    pub name: String,
+    /// A CEL expression.
+    pub value: String,
+}

@@ -1,0 +1,168 @@
+//! CEL expressions: compiled once at config load, evaluated per request against the
+//! variables `jwt`, `request` and `source`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use cel::{Context, Env, Program, Value};
+
+use crate::{FilterConfigError, RequestHeader, VerifiedJwt};
+
+/// Longer expressions are refused at load: header values are short, and the parser's work
+/// grows with the text.
+pub const MAX_EXPRESSION_LEN: usize = 4096;
+
+/// The variables an expression may use.
+pub const VARIABLES: [&str; 3] = ["jwt", "request", "source"];
+
+/// The standard library, built once: building it costs tens of microseconds, too much per
+/// request.
+fn stdlib() -> Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| Arc::new(Env::stdlib())).clone()
+}
+
+/// Which variables a set of expressions reads, so a request binds only those.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uses {
+    pub jwt: bool,
+    pub request: bool,
+    pub source: bool,
+}
+
+impl Uses {
+    pub fn union(self, other: Uses) -> Uses {
+        Uses {
+            jwt: self.jwt || other.jwt,
+            request: self.request || other.request,
+            source: self.source || other.source,
+        }
+    }
+}
+
+/// A compiled expression and the text it came from.
+pub struct Expression {
+    source: String,
+    program: Program,
+    uses: Uses,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+impl Expression {
+    /// Compiles `source`; `at` is its path in the filter config, for errors.
+    pub fn compile(source: &str, at: &str) -> Result<Self, FilterConfigError> {
+        if source.trim().is_empty() {
+            return Err(FilterConfigError::new(at, "the expression is empty"));
+        }
+        if source.len() > MAX_EXPRESSION_LEN {
+            return Err(FilterConfigError::new(
+                at,
+                format!("the expression is longer than {MAX_EXPRESSION_LEN} bytes"),
+            ));
+        }
+        let program = Program::compile(source)
+            .map_err(|e| FilterConfigError::new(at, format!("invalid CEL expression: {e}")))?;
+        let references = program.references();
+        let uses = Uses {
+            jwt: references.has_variable("jwt"),
+            request: references.has_variable("request"),
+            source: references.has_variable("source"),
+        };
+        Ok(Expression {
+            source: source.to_owned(),
+            program,
+            uses,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn uses(&self) -> Uses {
+        self.uses
+    }
+
+    pub fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
+        self.program.execute(&vars.context)
+    }
+}
+
+/// The variables of one evaluation, bound once per request and phase for all its expressions.
+pub struct Variables {
+    context: Context<'static, 'static>,
+}
+
+impl Variables {
+    /// Binds what `uses` asks for. `jwt` stays unbound without a verified token, so reading it
+    /// is an error, and the header it would have fed is removed.
+    pub fn bind(
+        uses: Uses,
+        jwt: Option<&VerifiedJwt>,
+        request: &RequestHeader,
+        client_ip: Option<IpAddr>,
+    ) -> Self {
+        let mut context = Context::with_env(stdlib());
+        if uses.jwt {
+            if let Some(jwt) = jwt {
+                // Claims are JSON, which always converts.
+                if let Ok(claims) = cel::to_value(&jwt.claims) {
+                    context.add_variable_from_value("jwt", claims);
+                }
+            }
+        }
+        if uses.request {
+            context.add_variable_from_value("request", request_value(request));
+        }
+        if uses.source {
+            let mut source: HashMap<String, Value> = HashMap::new();
+            if let Some(ip) = client_ip {
+                source.insert("address".into(), Value::from(ip.to_string()));
+            }
+            context.add_variable_from_value("source", source);
+        }
+        Variables { context }
+    }
+}
+
+/// `request`: `method`, `path`, `host`, `headers` (lower-case names; repeated headers joined
+/// with `, `) and `query` (URL-decoded, first occurrence of each name).
+fn request_value(req: &RequestHeader) -> Value {
+    let mut headers: HashMap<String, String> = HashMap::new();
+    for (name, value) in req.headers.iter() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert_with(|| value.into_owned());
+    }
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes()) {
+        query
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    let host = req
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.host())
+        .unwrap_or("")
+        .to_owned();
+    let mut map: HashMap<String, Value> = HashMap::new();
+    map.insert("method".into(), Value::from(req.method.as_str().to_owned()));
+    map.insert("path".into(), Value::from(req.uri.path().to_owned()));
+    map.insert("host".into(), Value::from(host));
+    map.insert("headers".into(), Value::from(headers));
+    map.insert("query".into(), Value::from(query));
+    Value::from(map)
+}

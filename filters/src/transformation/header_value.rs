@@ -1,0 +1,62 @@
+//! Turning an expression's result into a header value, or deciding the header must go.
+
+use cel::Value;
+use http::HeaderValue;
+
+/// Header values longer than this are refused: they would be rejected further along anyway.
+pub const MAX_VALUE_LEN: usize = 8 * 1024;
+
+/// Why a header was removed (for `set`) or not added (for `add`) instead of given a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dropped {
+    /// The expression failed: a missing claim, no token (`jwt` unbound), a type error.
+    NoValue,
+    /// The expression gave `null`.
+    Null,
+    /// A list, map, bytes or another value with no single textual form.
+    NotScalar,
+    /// Text that cannot be a header value: CR, LF, NUL or other control characters, non-ASCII,
+    /// or longer than [`MAX_VALUE_LEN`].
+    InvalidValue,
+}
+
+impl Dropped {
+    pub const ALL: [Dropped; 4] = [
+        Dropped::NoValue,
+        Dropped::Null,
+        Dropped::NotScalar,
+        Dropped::InvalidValue,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Dropped::NoValue => "no_value",
+            Dropped::Null => "null",
+            Dropped::NotScalar => "not_scalar",
+            Dropped::InvalidValue => "invalid_value",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The rules: a string is used as is; an int, uint, double or bool becomes its text; anything
+/// else, and any text that is not a valid header value, drops the header.
+pub fn to_header_value(result: Result<Value, cel::ExecutionError>) -> Result<HeaderValue, Dropped> {
+    let text = match result.map_err(|_| Dropped::NoValue)? {
+        Value::String(s) => s.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => return Err(Dropped::Null),
+        _ => return Err(Dropped::NotScalar),
+    };
+    if text.len() > MAX_VALUE_LEN {
+        return Err(Dropped::InvalidValue);
+    }
+    // `from_str` accepts visible ASCII, space and tab only: CR, LF and NUL never pass.
+    HeaderValue::from_str(&text).map_err(|_| Dropped::InvalidValue)
+}
