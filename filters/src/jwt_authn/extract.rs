@@ -136,9 +136,9 @@ impl TokenSource {
                     .split('&')
                     .filter(|pair| {
                         let raw_name = pair.split('=').next().unwrap_or("");
-                        !form_urlencoded::parse(raw_name.as_bytes())
+                        form_urlencoded::parse(raw_name.as_bytes())
                             .next()
-                            .is_some_and(|(n, _)| n.as_ref() == name.as_str())
+                            .is_none_or(|(n, _)| n.as_ref() != name.as_str())
                     })
                     .collect();
                 let path = req.uri.path();
@@ -237,8 +237,8 @@ mod tests {
             query: None,
         };
         assert_eq!(
-            TokenSource::from_config(&bad_scheme).map_err(|e| e.path),
-            Err("from.scheme".to_owned())
+            TokenSource::from_config(&bad_scheme).err().map(|e| e.path),
+            Some("from.scheme".to_owned())
         );
     }
 }

@@ -15,8 +15,8 @@ pub enum Dropped {
     Null,
     /// A list, map, bytes or another value with no single textual form.
     NotScalar,
-    /// Text that cannot be a header value: CR, LF, NUL or other control characters, non-ASCII,
-    /// or longer than [`MAX_VALUE_LEN`].
+    /// Text that cannot be a header value: CR, LF, NUL or other control characters, bytes
+    /// outside ASCII, or more than [`MAX_VALUE_LEN`] bytes.
     InvalidValue,
 }
 
@@ -54,9 +54,11 @@ pub fn to_header_value(result: Result<Value, cel::ExecutionError>) -> Result<Hea
         Value::Null => return Err(Dropped::Null),
         _ => return Err(Dropped::NotScalar),
     };
-    if text.len() > MAX_VALUE_LEN {
+    // Visible ASCII, space and tab only. `HeaderValue::from_str` alone would also let bytes
+    // above 0x7f through (obsolete `obs-text`), which backends decode inconsistently.
+    let allowed = |b: u8| b == b'\t' || (b' '..=b'~').contains(&b);
+    if text.len() > MAX_VALUE_LEN || !text.bytes().all(allowed) {
         return Err(Dropped::InvalidValue);
     }
-    // `from_str` accepts visible ASCII, space and tab only: CR, LF and NUL never pass.
     HeaderValue::from_str(&text).map_err(|_| Dropped::InvalidValue)
 }
