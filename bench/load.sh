@@ -102,6 +102,20 @@ backends:
 listeners:
   - name: bench
     address: 127.0.0.1:$GATEWAY_PORT
+    filters:
+      pre_routing:
+        - name: jwt_authn
+          config:
+            mode: optional
+            providers:
+              - name: lab
+                issuer: versioned-routing-lab
+                audiences: [public-api]
+                jwks: { file: $PWD/conf/demo/jwks.json }
+        - name: transformation
+          config:
+            request:
+              set: [{ name: x-tenant-version, value: jwt.version }]
     routes:
       - name: override-v2
         matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
@@ -129,13 +143,21 @@ wait_port 127.0.0.2 "$BACKEND_PORT"
 wait_port 127.0.0.1 "$GATEWAY_PORT"
 wait_port 127.0.0.1 "$NGINX_PROXY_PORT"
 
-# name|url|extra wrk args
+# The lab's pipeline with a valid token (claim version=v2) and with a forged one.
+TOKEN=$("$BIN" token --key conf/demo/jwt-demo-key.pem --kid versioned-routing-key \
+    --iss versioned-routing-lab --aud public-api --ttl 1h --claim version=v2)
+BAD_TOKEN="${TOKEN%.*}.$("$BIN" token --key conf/demo/jwt-demo-key.pem --kid versioned-routing-key \
+    --iss versioned-routing-lab --aud public-api --ttl 1h --claim version=latest | sed 's/.*\.//')"
+
+# name|url|request header (or empty)|expected status
 targets=(
-    "direct to backend|http://127.0.0.2:$BACKEND_PORT/|"
-    "nginx proxy, no header|http://127.0.0.1:$NGINX_PROXY_PORT/|"
-    "nginx proxy, x-version-override: v2|http://127.0.0.1:$NGINX_PROXY_PORT/|-H x-version-override:v2"
-    "gateway, no header|http://127.0.0.1:$GATEWAY_PORT/|"
-    "gateway, x-version-override: v2|http://127.0.0.1:$GATEWAY_PORT/|-H x-version-override:v2"
+    "direct to backend|http://127.0.0.2:$BACKEND_PORT/||200"
+    "nginx proxy, no header|http://127.0.0.1:$NGINX_PROXY_PORT/||200"
+    "nginx proxy, x-version-override: v2|http://127.0.0.1:$NGINX_PROXY_PORT/|x-version-override: v2|200"
+    "gateway, no header|http://127.0.0.1:$GATEWAY_PORT/||200"
+    "gateway, x-version-override: v2|http://127.0.0.1:$GATEWAY_PORT/|x-version-override: v2|200"
+    "gateway, valid RS256 token (v2)|http://127.0.0.1:$GATEWAY_PORT/|authorization: Bearer $TOKEN|200"
+    "gateway, forged token (401)|http://127.0.0.1:$GATEWAY_PORT/|authorization: Bearer $BAD_TOKEN|401"
 )
 
 # Converts wrk's latency (e.g. 512.00us, 1.20ms, 1.01s) to microseconds.
@@ -143,22 +165,32 @@ to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~
 
 results="$work/results"
 : >"$results"
-# Sanity: each target answers 200 before it is measured.
+# Sanity: each target answers as expected before it is measured.
 for t in "${targets[@]}"; do
-    IFS='|' read -r name url extra <<<"$t"
-    code=$(curl -s -o /dev/null -w '%{http_code}' ${extra:+-H "${extra#-H }"} "$url" || true)
-    if [ "$code" != 200 ]; then echo "$name: $url answered $code" >&2; exit 1; fi
+    IFS='|' read -r name url extra want <<<"$t"
+    if [ -n "$extra" ]; then
+        code=$(curl -s -o /dev/null -w '%{http_code}' -H "$extra" "$url" || true)
+    else
+        code=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+    fi
+    if [ "$code" != "$want" ]; then echo "$name: $url answered $code, expected $want" >&2; exit 1; fi
 done
 
 for round in $(seq "$ROUNDS"); do
     for t in "${targets[@]}"; do
-        IFS='|' read -r name url extra <<<"$t"
-        out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency $extra "$url")
+        IFS='|' read -r name url extra want <<<"$t"
+        if [ -n "$extra" ]; then
+            out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H "$extra" "$url")
+        else
+            out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency "$url")
+        fi
         rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
         p50=$(to_us "$(awk '$1 == "50%" { print $2 }' <<<"$out")")
         p99=$(to_us "$(awk '$1 == "99%" { print $2 }' <<<"$out")")
         non2xx=$(awk '/Non-2xx/ { print $NF }' <<<"$out"); non2xx=${non2xx:-0}
         sock=$(awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out"); sock=${sock:-0}
+        # Non-2xx answers are errors except where a 401 is the point of the row.
+        if [ "$want" != 200 ]; then non2xx=0; fi
         echo "$name|$rps|$p50|$p99|$((non2xx + sock))" >>"$results"
         echo "round $round: $name: $rps req/s" >&2
     done

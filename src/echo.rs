@@ -3,7 +3,6 @@
 //! It answers every request with JSON describing what it received:
 //! `{"servedBy", "method", "path", "headers", "client", "bodyBytes"}`.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
@@ -46,18 +45,7 @@ impl ServeHttp for Echo {
         }
 
         let req = session.req_header();
-        // Repeated headers are shown joined, as a recipient may combine them.
-        let mut headers: BTreeMap<String, String> = BTreeMap::new();
-        for (name, value) in req.headers.iter() {
-            let value = String::from_utf8_lossy(value.as_bytes());
-            headers
-                .entry(name.as_str().to_owned())
-                .and_modify(|v| {
-                    v.push_str(", ");
-                    v.push_str(&value);
-                })
-                .or_insert_with(|| value.into_owned());
-        }
+        let headers = switchyard_filters::headers::folded(&req.headers);
         let path = req
             .uri
             .path_and_query()

@@ -33,7 +33,10 @@ fn check(yaml: &str) -> (Option<i32>, String) {
     std::fs::write(&path, yaml).expect("write config");
     let path = path.to_str().expect("utf-8 path");
     let out = run_cli(&["check", "--config", path]);
-    let stderr = String::from_utf8_lossy(&out.stderr).replace(path, "FILE");
+    let dir = dir.path().to_str().expect("utf-8 path");
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .replace(path, "FILE")
+        .replace(dir, "FILEDIR");
     (out.status.code(), stderr.trim().to_owned())
 }
 
@@ -212,4 +215,32 @@ fn shipped_config_summary() {
             "summary lacks {expected:?}:\n{stdout}"
         );
     }
+}
+
+#[test]
+fn filter_config_errors_point_into_the_filter() {
+    let with_filters = |filters: &str| {
+        VALID.replace(
+            "    routes:\n",
+            &format!("    filters:\n      pre_routing:\n{filters}    routes:\n"),
+        )
+    };
+    assert_rejected(
+        &with_filters(
+            "        - name: transformation\n          config:\n            request:\n              set:\n                - { name: x-tenant-version, value: 'jwt.version +' }\n",
+        ),
+        "FILE:17:45: listeners[0].filters.pre_routing[0].config.request.set[0].value: invalid CEL expression: ERROR: <input>:1:14: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}\n| jwt.version +\n| .............^",
+    );
+    assert_rejected(
+        &with_filters(
+            "        - name: jwt_authn\n          config:\n            mode: lax\n            providers: []\n",
+        ),
+        "FILE:15:13: listeners[0].filters.pre_routing[0].config.mode: unknown variant `lax`, expected one of `strict`, `optional`, `permissive`",
+    );
+    assert_rejected(
+        &with_filters(
+            "        - name: jwt_authn\n          config:\n            providers:\n              - { name: a, issuer: i, jwks: { file: missing.json } }\n",
+        ),
+        "FILE:16:47: listeners[0].filters.pre_routing[0].config.providers[0].jwks.file: cannot read FILEDIR/missing.json: No such file or directory (os error 2)",
+    );
 }

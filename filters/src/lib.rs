@@ -17,6 +17,7 @@
 
 mod context;
 mod filter;
+pub mod headers;
 mod registry;
 mod response;
 

@@ -134,17 +134,8 @@ impl Variables {
 /// `request`: `method`, `path`, `host`, `headers` (lower-case names; repeated headers joined
 /// with `, `) and `query` (URL-decoded, first occurrence of each name).
 fn request_value(req: &RequestHeader) -> Value {
-    let mut headers: HashMap<String, String> = HashMap::new();
-    for (name, value) in req.headers.iter() {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
-    }
+    let headers: HashMap<String, String> =
+        crate::headers::folded(&req.headers).into_iter().collect();
     let mut query: HashMap<String, String> = HashMap::new();
     for (k, v) in form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes()) {
         query

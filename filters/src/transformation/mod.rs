@@ -255,31 +255,27 @@ impl HeaderTarget for http::HeaderMap {
     }
 }
 
-// `insert_header` and `append_header` only fail on names or values that do not convert; these
-// are already a `HeaderName` and a `HeaderValue`.
-impl HeaderTarget for crate::RequestHeader {
-    fn set(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        let _ = self.insert_header(name.clone(), value);
-    }
-    fn append(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        let _ = self.append_header(name.clone(), value);
-    }
-    fn remove(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
+// Pingora's request and response headers share these methods but no trait. `insert_header`
+// and `append_header` only fail on names or values that do not convert; these are already a
+// `HeaderName` and a `HeaderValue`.
+macro_rules! pingora_header_target {
+    ($ty:ty) => {
+        impl HeaderTarget for $ty {
+            fn set(&mut self, name: &HeaderName, value: http::HeaderValue) {
+                let _ = self.insert_header(name.clone(), value);
+            }
+            fn append(&mut self, name: &HeaderName, value: http::HeaderValue) {
+                let _ = self.append_header(name.clone(), value);
+            }
+            fn remove(&mut self, name: &HeaderName) {
+                self.remove_header(name);
+            }
+        }
+    };
 }
 
-impl HeaderTarget for crate::ResponseHeader {
-    fn set(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        let _ = self.insert_header(name.clone(), value);
-    }
-    fn append(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        let _ = self.append_header(name.clone(), value);
-    }
-    fn remove(&mut self, name: &HeaderName) {
-        self.remove_header(name);
-    }
-}
+pingora_header_target!(crate::RequestHeader);
+pingora_header_target!(crate::ResponseHeader);
 
 pub struct TransformationFactory;
 
