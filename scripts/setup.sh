@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building Switchyard needs beyond the Rust toolchain, when it is missing:
 #   cmake  - pingora's zlib-ng (via flate2) builds with it.
-# Extra Debian packages can be named as arguments (the benches ask for wrk and nginx-light).
+# Extra Debian packages can be named as arguments (the benches ask for wrk and nginx-light,
+# the tests for prometheus); each is installed when its command is missing.
 set -euo pipefail
 
 need=()

@@ -7,11 +7,14 @@
 //! - [`server`]: one proxy service per listener.
 //! - [`echo`]: the versioned echo app used as a backend by the demo, tests and benches.
 
+pub mod access_log;
+pub mod admin;
 pub mod backend;
 pub mod check;
 pub mod config;
 pub mod demo;
 pub mod echo;
+pub mod metrics;
 pub mod pipeline;
 pub mod proxy;
 pub mod server;

@@ -9,8 +9,10 @@ use std::sync::Arc;
 use switchyard_filters::{router, BuildContext, Filter, Phase, Registry};
 
 use crate::backend::Backend;
+use http::HeaderName;
+
 use crate::config::{
-    join_path, AdminSettings, ConfigError, FilterEntry, LoadedConfig, ServerSettings,
+    join_path, AdminSettings, Config, ConfigError, FilterEntry, LoadedConfig, ServerSettings,
 };
 
 /// The most worker threads a listener may ask for; more is a typo, not a tuning.
@@ -20,11 +22,23 @@ const MAX_THREADS: usize = 1024;
 /// reload can replace it whole while requests in flight keep the one they started with.
 pub struct Pipeline {
     pub source: PathBuf,
+    /// The config as loaded, for `/config`.
+    pub config: Config,
     pub settings: ServerSettings,
     pub admin: AdminSettings,
+    /// Request headers the access log records.
+    pub logged_headers: Vec<HeaderName>,
     pub backends: Vec<Backend>,
     pub listeners: Vec<Listener>,
 }
+
+/// Headers that carry credentials: never written to the access log.
+const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// One listening address and the chain its requests run through.
 pub struct Listener {
@@ -173,8 +187,24 @@ impl Pipeline {
             });
         }
 
+        let mut logged_headers = Vec::with_capacity(config.access_log.headers.len());
+        for (i, h) in config.access_log.headers.iter().enumerate() {
+            let at = format!("access_log.headers[{i}]");
+            let name = HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| loaded.error_at(&at, format!("`{h}` is not a valid header name")))?;
+            if SECRET_HEADERS.contains(&name.as_str()) {
+                return Err(loaded.error_at(
+                    &at,
+                    format!("`{h}` carries credentials and is never logged"),
+                ));
+            }
+            logged_headers.push(name);
+        }
+
         Ok(Pipeline {
             source: loaded.path.clone(),
+            config: config.clone(),
+            logged_headers,
             settings: config.server.clone(),
             admin: config.admin.clone(),
             backends,

@@ -8,11 +8,25 @@ use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 
+use pingora::services::listening::Service;
+
+use crate::access_log::AccessLog;
+use crate::admin::Admin;
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::proxy::Gateway;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("the admin listener cannot listen on {address}: {source}")]
+    AdminBind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the access log: {0}")]
+    AccessLog(std::io::Error),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("listener `{listener}` cannot listen on {address}: {source}")]
     Bind {
         listener: String,
@@ -31,6 +45,10 @@ fn check_addresses_free(pipeline: &Pipeline) -> Result<(), StartError> {
             source,
         })?;
     }
+    TcpListener::bind(pipeline.admin.address).map_err(|source| StartError::AdminBind {
+        address: pipeline.admin.address,
+        source,
+    })?;
     Ok(())
 }
 
@@ -56,11 +74,31 @@ pub fn run(pipeline: Pipeline, threads: Option<usize>) -> Result<(), StartError>
         .iter()
         .map(|l| (l.name.to_string(), l.address))
         .collect();
+    let metrics = Arc::new(Metrics::new()?);
+    let access_log = if pipeline.config.access_log.enabled {
+        Some(
+            AccessLog::start(pipeline.config.access_log.path.as_deref())
+                .map_err(StartError::AccessLog)?,
+        )
+    } else {
+        None
+    };
+    let admin_address = pipeline.admin.address;
     let shared = Arc::new(ArcSwap::from_pointee(pipeline));
+
+    let mut admin = Service::new(
+        "admin".to_owned(),
+        Admin::new(shared.clone(), metrics.clone(), threads),
+    );
+    admin.threads = Some(1);
+    admin.add_tcp(&admin_address.to_string());
+    server.add_service(admin);
+    log::info!("admin on http://{admin_address} (/metrics, /healthz, /readyz, /config)");
+
     for (index, (name, address)) in listeners.iter().enumerate() {
         let mut service = http_proxy_service_with_name(
             &server.configuration,
-            Gateway::new(shared.clone(), index),
+            Gateway::new(shared.clone(), index, metrics.clone(), access_log.clone()),
             &format!("listener {name}"),
         );
         service.threads = Some(threads);

@@ -75,4 +75,21 @@ pub trait Filter: Send + Sync + 'static {
     fn describe(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// The counters this filter keeps (its outcomes, its drops), read by the server when
+    /// `/metrics` is scraped. Label values come from config names and fixed reason codes,
+    /// never from requests. The default keeps none.
+    fn counters(&self) -> Vec<CounterSample> {
+        Vec::new()
+    }
+}
+
+/// One counter value a filter exposes, e.g. `jwt_authn_total{provider="lab",outcome="valid"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterSample {
+    /// The metric name without the server's prefix, ending in `_total`.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub value: u64,
 }

@@ -28,7 +28,7 @@ pub mod transformation;
 pub use context::{
     BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
 };
-pub use filter::{Filter, Flow, Phase};
+pub use filter::{CounterSample, Filter, Flow, Phase};
 pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
 pub use response::LocalResponse;
 

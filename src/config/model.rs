@@ -4,20 +4,24 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
+use std::path::PathBuf;
 
-#[derive(Debug, Clone, Deserialize)]
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
     pub server: ServerSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub access_log: AccessLogSettings,
     pub backends: Vec<BackendConfig>,
     pub listeners: Vec<ListenerConfig>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Worker threads per listener (pingora's `threads`). Default: the number of cores.
@@ -57,7 +61,7 @@ fn default_keepalive_pool() -> usize {
     128
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     #[serde(default = "default_admin_address")]
@@ -76,7 +80,43 @@ fn default_admin_address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9901))
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// One JSON line per request. Secrets never appear: the token is not logged, the path is logged
+/// without its query string, and credential headers cannot be listed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogSettings {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// A file to append to; absent: standard output.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Request headers to log, as the router saw them (after `pre_routing` filters).
+    #[serde(default = "default_logged_headers")]
+    pub headers: Vec<String>,
+}
+
+impl Default for AccessLogSettings {
+    fn default() -> Self {
+        AccessLogSettings {
+            enabled: true,
+            path: None,
+            headers: default_logged_headers(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_logged_headers() -> Vec<String> {
+    vec![
+        "x-version-override".to_owned(),
+        "x-tenant-version".to_owned(),
+    ]
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
     pub name: String,
@@ -114,14 +154,14 @@ fn default_idle_timeout() -> Duration {
 }
 
 /// One host and port; a hostname is resolved once, when the config is loaded.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticEndpoint {
     pub host: String,
     pub port: u16,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     pub name: String,
@@ -133,7 +173,7 @@ pub struct ListenerConfig {
 }
 
 /// The filters of each phase, run in list order.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseFilters {
     #[serde(default)]
@@ -145,7 +185,7 @@ pub struct PhaseFilters {
 }
 
 /// A filter by registry name, with its own config (checked by that filter's factory).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FilterEntry {
     pub name: String,

@@ -10,15 +10,19 @@
 //! 3. [`upstream_peer`](ProxyHttp::upstream_peer): the chosen route's backend.
 //! 4. [`upstream_request_filter`](ProxyHttp::upstream_request_filter): appends
 //!    `x-forwarded-for` on the copy of the request that goes upstream.
-//! 5. [`response_filter`](ProxyHttp::response_filter): the `response` filters.
+//! 5. [`response_filter`](ProxyHttp::response_filter): notes the upstream time, runs the
+//!    `response` filters.
 //! 6. On failure, [`fail_to_proxy`](ProxyHttp::fail_to_proxy): a JSON 502/504 naming the route
-//!    and backend.
+//!    and backend, counted by backend and kind.
+//! 7. [`logging`](ProxyHttp::logging), for every request however it ended: the request
+//!    counter and duration histogram by route, and the access log line.
 
 mod respond;
 mod upstream_error;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
@@ -29,7 +33,10 @@ use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
 
+use crate::access_log::AccessLog;
+use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
+use prometheus::IntGauge;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -41,12 +48,59 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 pub struct Gateway {
     pipeline: Arc<ArcSwap<Pipeline>>,
     listener: usize,
+    metrics: Arc<Metrics>,
+    in_flight: IntGauge,
+    access_log: Option<AccessLog>,
 }
 
 impl Gateway {
     /// Serves `pipeline.listeners[listener]` of whatever pipeline `pipeline` holds.
-    pub fn new(pipeline: Arc<ArcSwap<Pipeline>>, listener: usize) -> Self {
-        Gateway { pipeline, listener }
+    pub fn new(
+        pipeline: Arc<ArcSwap<Pipeline>>,
+        listener: usize,
+        metrics: Arc<Metrics>,
+        access_log: Option<AccessLog>,
+    ) -> Self {
+        let name = pipeline.load().listeners[listener].name.clone();
+        let in_flight = metrics.in_flight.with_label_values(&[&*name]);
+        Gateway {
+            pipeline,
+            listener,
+            metrics,
+            in_flight,
+            access_log,
+        }
+    }
+}
+
+/// Counts a request as in flight from its context's creation until `logging` (which pingora
+/// calls once per request, however it ended). pingora may keep a context a little longer than
+/// that, so the count ends at `logging`; dropping an unfinished one also ends it.
+struct InFlight {
+    gauge: IntGauge,
+    done: bool,
+}
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        InFlight {
+            gauge: gauge.clone(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.gauge.dec();
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -56,6 +110,11 @@ pub struct RequestCtx {
     listener: usize,
     client_ip: Option<IpAddr>,
     state: RequestState,
+    started: Instant,
+    upstream_started: Option<Instant>,
+    /// Time from sending to the backend to its response header.
+    upstream_time: Option<Duration>,
+    in_flight: InFlight,
 }
 
 impl RequestCtx {
@@ -96,6 +155,10 @@ impl ProxyHttp for Gateway {
             listener: self.listener,
             client_ip: None,
             state: RequestState::default(),
+            started: Instant::now(),
+            upstream_started: None,
+            upstream_time: None,
+            in_flight: InFlight::enter(&self.in_flight),
         }
     }
 
@@ -150,7 +213,9 @@ impl ProxyHttp for Gateway {
                 "upstream_peer called before a route was chosen",
             )
         })?;
-        Ok(ctx.pipeline.backends[route.backend.index].peer())
+        let peer = ctx.pipeline.backends[route.backend.index].peer();
+        ctx.upstream_started = Some(Instant::now());
+        Ok(peer)
     }
 
     /// Runs on pingora's per-attempt copy of the request, after hop-by-hop headers are removed.
@@ -185,6 +250,8 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // The backend's response header is here: that is the upstream time.
+        ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
         let filters = ctx.listener().chain.response_filters();
         respond::run_response_filters(
             filters,
@@ -206,6 +273,12 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let failure = upstream_error::classify(e);
+        if let (Some(kind), Some(route)) = (failure.upstream_kind(), ctx.state.route()) {
+            self.metrics
+                .upstream_failures
+                .with_label_values(&[&*route.backend.name, kind])
+                .inc();
+        }
         let Some(status) = failure.status() else {
             return FailToProxy {
                 error_code: 0,
@@ -230,6 +303,60 @@ impl ProxyHttp for Gateway {
         FailToProxy {
             error_code: status.as_u16(),
             can_reuse_downstream: false,
+        }
+    }
+
+    /// Runs once per request, however it ended (proxied, answered locally, failed).
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        ctx.in_flight.finish();
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let listener = &*ctx.listener().name;
+        let (route, backend) = ctx
+            .state
+            .route()
+            .map_or(("-", "-"), |r| (&*r.route, &*r.backend.name));
+        self.metrics
+            .requests
+            .with_label_values(&[listener, route, backend, &metrics::status_label(status)])
+            .inc();
+        self.metrics
+            .duration
+            .with_label_values(&[listener, route, backend])
+            .observe(elapsed.as_secs_f64());
+
+        if let Some(log) = &self.access_log {
+            let req = session.req_header();
+            let headers: serde_json::Map<String, serde_json::Value> = ctx
+                .pipeline
+                .logged_headers
+                .iter()
+                .filter_map(|name| {
+                    let value = req.headers.get(name)?;
+                    Some((
+                        name.to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into(),
+                    ))
+                })
+                .collect();
+            let line = serde_json::json!({
+                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                "client": ctx.client_ip.map(|ip| ip.to_string()),
+                "method": req.method.as_str(),
+                // Without the query string, which may carry a token.
+                "path": req.uri.path(),
+                "status": status,
+                "listener": listener,
+                "route": route,
+                "backend": backend,
+                "upstream_ms": ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+                "total_ms": elapsed.as_secs_f64() * 1000.0,
+                "request_id": req.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()),
+                "headers": headers,
+            });
+            if !log.write(line.to_string()) {
+                self.metrics.access_log_dropped.inc();
+            }
         }
     }
 }

@@ -60,6 +60,17 @@ impl Failure {
         })
     }
 
+    /// The `kind` label of `switchyard_upstream_failures_total`, for failures of the backend.
+    pub fn upstream_kind(self) -> Option<&'static str> {
+        Some(match self {
+            Failure::ConnectFailed => "connect_failed",
+            Failure::ConnectTimeout => "connect_timeout",
+            Failure::Timeout => "timeout",
+            Failure::BadUpstream => "bad_response",
+            _ => return None,
+        })
+    }
+
     fn code_and_message(self, backend: &str) -> (&'static str, String) {
         match self {
             Failure::ConnectTimeout => (

@@ -98,25 +98,49 @@ pub fn echo(addr: SocketAddr, name: &str, dir: &Path) -> Proc {
 pub struct Gateway {
     pub proc: Proc,
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
 }
 
+/// Gives the config an admin address of its own, so gateways of parallel tests do not collide
+/// on the default one.
+fn with_free_admin(yaml: &str) -> (String, SocketAddr) {
+    let admin = free_addr("127.0.0.1");
+    let yaml = if yaml.contains("address: 127.0.0.1:9901") {
+        yaml.replace("address: 127.0.0.1:9901", &format!("address: {admin}"))
+    } else if yaml.lines().any(|l| l.starts_with("admin:")) {
+        panic!("test config sets its own admin address; use Gateway::start_exact");
+    } else {
+        format!("admin: {{ address: '{admin}' }}\n{yaml}")
+    };
+    (yaml, admin)
+}
+
 impl Gateway {
-    /// Writes `yaml` to a config file and runs the gateway on it, waiting for `addr`.
+    /// Writes `yaml` (given a free admin address) to a config file and runs the gateway on it,
+    /// waiting for `addr`.
     pub fn start(yaml: &str, addr: SocketAddr, extra_args: &[&str]) -> Gateway {
+        let (yaml, admin) = with_free_admin(yaml);
         let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("gateway.yaml");
-        std::fs::write(&config, yaml).expect("write config");
+        std::fs::write(&config, &yaml).expect("write config");
         let mut args = vec!["run", "--config", config.to_str().expect("utf-8 path")];
         args.extend_from_slice(extra_args);
         let log = dir.path().join("gateway.log");
         let mut child = spawn_logged(&args, &log, dir.path());
         wait_for_port(addr, &mut child);
+        wait_for_port(admin, &mut child);
         Gateway {
             proc: Proc { child, log },
             addr,
+            admin,
             dir,
         }
+    }
+
+    /// `GET path` on the admin listener.
+    pub fn admin_get(&self, path: &str) -> Response {
+        request(self.admin, "GET", path, &[])
     }
 
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {

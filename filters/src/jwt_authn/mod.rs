@@ -36,12 +36,14 @@
 //! - `jwks.rs`: JWKS documents into keys pinned to one algorithm each.
 //! - `verify.rs`: provider and key selection, signature and claim checks.
 //! - `rejection.rs`: reasons and the 401 they produce.
+//! - `stats.rs`: outcome counters by provider and reason.
 //! - `tests.rs`: the filter end to end on real signed tokens.
 
 mod config;
 mod extract;
 mod jwks;
 mod rejection;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -57,8 +59,8 @@ pub use rejection::Reason;
 pub use verify::{ClaimRules, Provider, Verifier, MAX_TOKEN_LEN};
 
 use crate::{
-    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, Phase, RequestContext,
-    VerifiedJwt,
+    BuildContext, CounterSample, Filter, FilterConfigError, FilterFactory, Flow, Phase,
+    RequestContext, VerifiedJwt,
 };
 
 pub const NAME: &str = "jwt_authn";
@@ -72,6 +74,7 @@ pub struct JwtAuthn {
     forward: bool,
     source: TokenSource,
     verifier: Verifier,
+    stats: stats::OutcomeCounters,
 }
 
 impl JwtAuthn {
@@ -146,22 +149,32 @@ impl JwtAuthn {
                 jwks::parse(&text).map_err(|e| FilterConfigError::new(field, e.to_string()))?;
             providers.push(Provider::new(&p.name, &p.issuer, &p.audiences, keys, rules));
         }
+        let stats = stats::OutcomeCounters::new(providers.len());
         Ok(JwtAuthn {
             mode: config.mode,
             realm: config.realm.clone(),
             forward: config.forward,
             source,
             verifier: Verifier::new(providers),
+            stats,
         })
     }
 
-    /// Looks for and checks the request's token without changing the request: `None` when
-    /// there is no token at all.
+    /// Looks for and checks the request's token without changing the request or counting
+    /// anything: `None` when there is no token at all.
     pub fn inspect(&self, ctx: &RequestContext<'_>) -> Option<Outcome> {
+        self.judge(ctx).map(|(_, outcome)| outcome)
+    }
+
+    /// [`inspect`](Self::inspect), with the index of the provider that judged the token.
+    fn judge(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
         match self.source.find(ctx.request()) {
             Found::Nothing => None,
-            Found::Malformed => Some(Err(Reason::Malformed)),
-            Found::Token(token) => Some(self.verifier.verify(&token).map(Arc::new)),
+            Found::Malformed => Some((None, Err(Reason::Malformed))),
+            Found::Token(token) => Some(match self.verifier.verify(&token) {
+                Ok((provider, jwt)) => (Some(provider), Ok(Arc::new(jwt))),
+                Err((provider, reason)) => (provider, Err(reason)),
+            }),
         }
     }
 }
@@ -183,7 +196,14 @@ impl Filter for JwtAuthn {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
-        let outcome = self.inspect(ctx);
+        let judged = self.judge(ctx);
+        match &judged {
+            None => self.stats.record(None, Err(Reason::Missing)),
+            Some((provider, outcome)) => self
+                .stats
+                .record(*provider, outcome.as_ref().map(|_| ()).map_err(|r| *r)),
+        }
+        let outcome = judged.map(|(_, outcome)| outcome);
         // Claims from an earlier filter never survive a failed check here.
         ctx.set_jwt(None);
         if !self.forward {
@@ -201,6 +221,11 @@ impl Filter for JwtAuthn {
             }
             (Some(Err(_)), Mode::Permissive) => Flow::Continue,
         }
+    }
+
+    fn counters(&self) -> Vec<CounterSample> {
+        let names: Vec<&str> = self.verifier.providers().iter().map(|p| p.name()).collect();
+        self.stats.samples(&names)
     }
 
     fn describe(&self) -> Vec<String> {

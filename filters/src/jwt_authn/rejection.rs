@@ -27,6 +27,36 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in a fixed order (for counters).
+    pub const ALL: [Reason; 10] = [
+        Reason::Missing,
+        Reason::Malformed,
+        Reason::AlgorithmNotAllowed,
+        Reason::UnknownKey,
+        Reason::BadSignature,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::MissingClaim("exp"),
+    ];
+
+    /// The position of this reason in [`Reason::ALL`] (all missing claims share one).
+    pub fn index(self) -> usize {
+        match self {
+            Reason::Missing => 0,
+            Reason::Malformed => 1,
+            Reason::AlgorithmNotAllowed => 2,
+            Reason::UnknownKey => 3,
+            Reason::BadSignature => 4,
+            Reason::Expired => 5,
+            Reason::NotYetValid => 6,
+            Reason::WrongIssuer => 7,
+            Reason::WrongAudience => 8,
+            Reason::MissingClaim(_) => 9,
+        }
+    }
+
     /// A short, stable code.
     pub fn code(self) -> &'static str {
         match self {

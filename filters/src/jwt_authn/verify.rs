@@ -60,6 +60,10 @@ impl Provider {
         }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn describe(&self) -> String {
         let kids: Vec<String> = self
             .keys
@@ -153,38 +157,47 @@ impl Verifier {
         &self.providers
     }
 
-    /// Verifies `token` and returns its claims, or why it is not acceptable.
-    pub fn verify(&self, token: &str) -> Result<VerifiedJwt, Reason> {
+    /// Verifies `token` and returns its claims, or why it is not acceptable together with the
+    /// index of the provider that judged it (`None` when no provider could be chosen).
+    pub fn verify(&self, token: &str) -> Result<(usize, VerifiedJwt), (Option<usize>, Reason)> {
         if token.len() > MAX_TOKEN_LEN {
-            return Err(Reason::Malformed);
+            return Err((None, Reason::Malformed));
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| header_failure(token))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| (None, header_failure(token)))?;
 
         // The issuer picks the provider. This read of the payload is unverified and used for
         // nothing else; the chosen provider's validation checks `iss` again after the
         // signature.
         let unverified: IssuerOnly = jsonwebtoken::dangerous::insecure_decode_claims(token)
-            .map_err(|_| Reason::Malformed)?;
-        let provider = match unverified.iss.as_ref().and_then(|i| i.as_str()) {
+            .map_err(|_| (None, Reason::Malformed))?;
+        let index = match unverified.iss.as_ref().and_then(|i| i.as_str()) {
             Some(iss) => self
                 .providers
                 .iter()
-                .find(|p| p.issuer == iss)
-                .ok_or(Reason::WrongIssuer)?,
-            None if self.providers.len() == 1 => &self.providers[0],
-            None => return Err(Reason::MissingClaim("iss")),
+                .position(|p| p.issuer == iss)
+                .ok_or((None, Reason::WrongIssuer))?,
+            None if self.providers.len() == 1 => 0,
+            None => return Err((None, Reason::MissingClaim("iss"))),
         };
+        let provider = &self.providers[index];
+        let judged = |reason| (Some(index), reason);
 
-        let key = provider.key_for(header.kid.as_deref(), header.alg)?;
+        let key = provider
+            .key_for(header.kid.as_deref(), header.alg)
+            .map_err(judged)?;
         let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key.key, &key.validation)
-            .map_err(|e| reason_for(e.kind()))?;
+            .map_err(|e| judged(reason_for(e.kind())))?;
         if !data.claims.is_object() {
-            return Err(Reason::Malformed);
+            return Err(judged(Reason::Malformed));
         }
-        Ok(VerifiedJwt {
-            provider: provider.name.clone(),
-            claims: data.claims,
-        })
+        Ok((
+            index,
+            VerifiedJwt {
+                provider: provider.name.clone(),
+                claims: data.claims,
+            },
+        ))
     }
 }
 

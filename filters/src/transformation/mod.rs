@@ -47,8 +47,8 @@ pub use header_value::{to_header_value, Dropped, MAX_VALUE_LEN};
 pub use stats::{DropCount, DropCounters};
 
 use crate::{
-    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, Phase, RequestContext,
-    ResponseContext,
+    BuildContext, CounterSample, Filter, FilterConfigError, FilterFactory, Flow, Phase,
+    RequestContext, ResponseContext,
 };
 
 pub const NAME: &str = "transformation";
@@ -210,6 +210,19 @@ impl Filter for TransformationFilter {
     async fn on_response(&self, ctx: &mut ResponseContext<'_>) {
         let vars = Variables::bind(self.ops.uses, ctx.jwt(), ctx.request(), ctx.client_ip());
         self.ops.apply(ctx.response_mut(), &vars);
+    }
+
+    fn counters(&self) -> Vec<CounterSample> {
+        self.ops
+            .drops()
+            .into_iter()
+            .map(|d| CounterSample {
+                name: "transformation_header_drops_total",
+                help: "Headers removed (set) or not added (add) because the expression gave no valid value.",
+                labels: vec![("header", d.header), ("reason", d.reason.code().to_owned())],
+                value: d.count,
+            })
+            .collect()
     }
 
     fn describe(&self) -> Vec<String> {

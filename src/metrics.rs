@@ -1,0 +1,159 @@
+//! Prometheus metrics, all prefixed `switchyard_`.
+//!
+//! Label values come from config names (listener, route, backend, provider, header) and fixed
+//! codes (status, reason), never from what a client sends, so a client cannot grow the number
+//! of series. Requests that matched no route carry `route="-"` and `backend="-"`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+use switchyard_filters::CounterSample;
+
+use crate::pipeline::Pipeline;
+
+/// Request durations from a few hundred microseconds (the gateway's own answers) to the
+/// longest read timeout worth waiting for.
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_failures: IntCounterVec,
+    pub in_flight: IntGaugeVec,
+    pub access_log_dropped: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("switchyard".to_owned()), None)?;
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "requests_total",
+                "Requests answered, by listener, route, backend and status.",
+            ),
+            &["listener", "route", "backend", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "request_duration_seconds",
+                "Time from the request header to the end of the response, by listener, route and backend.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &["listener", "route", "backend"],
+        )?;
+        let upstream_failures = IntCounterVec::new(
+            Opts::new(
+                "upstream_failures_total",
+                "Requests that could not be proxied, by backend and kind (connect_failed, connect_timeout, timeout, bad_response).",
+            ),
+            &["backend", "kind"],
+        )?;
+        let in_flight = IntGaugeVec::new(
+            Opts::new("requests_in_flight", "Requests being handled, by listener."),
+            &["listener"],
+        )?;
+        let access_log_dropped = IntCounter::new(
+            "access_log_dropped_total",
+            "Access log lines dropped because the writer could not keep up.",
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        registry.register(Box::new(upstream_failures.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(access_log_dropped.clone()))?;
+        Ok(Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_failures,
+            in_flight,
+            access_log_dropped,
+        })
+    }
+
+    /// The text exposition: the server's metrics, then the counters each filter keeps
+    /// (`switchyard_jwt_authn_total`, `switchyard_transformation_header_drops_total`, ...),
+    /// labelled with their listener.
+    pub fn render(&self, pipeline: &Pipeline) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for the text format.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        let mut out = String::from_utf8(buf).unwrap_or_default();
+        render_filter_counters(pipeline, &mut out);
+        out
+    }
+}
+
+/// Groups the filters' counters into families (one HELP/TYPE header each) and appends them.
+fn render_filter_counters(pipeline: &Pipeline, out: &mut String) {
+    let mut families: BTreeMap<&'static str, (&'static str, Vec<String>)> = BTreeMap::new();
+    for listener in &pipeline.listeners {
+        let chain = &listener.chain;
+        let filters = chain
+            .request_filters()
+            .iter()
+            .chain(chain.response_filters());
+        for filter in filters {
+            for CounterSample {
+                name,
+                help,
+                labels,
+                value,
+            } in filter.counters()
+            {
+                let mut series = format!("listener=\"{}\"", escape(&listener.name));
+                for (k, v) in &labels {
+                    let _ = write!(series, ",{k}=\"{}\"", escape(v));
+                }
+                families
+                    .entry(name)
+                    .or_insert((help, Vec::new()))
+                    .1
+                    .push(format!("switchyard_{name}{{{series}}} {value}"));
+            }
+        }
+    }
+    for (name, (help, lines)) in families {
+        let _ = writeln!(out, "# HELP switchyard_{name} {help}");
+        let _ = writeln!(out, "# TYPE switchyard_{name} counter");
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+}
+
+/// Label value escaping of the text format.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Status codes as label values without allocating for the common ones.
+pub fn status_label(status: u16) -> std::borrow::Cow<'static, str> {
+    match status {
+        0 => "0".into(),
+        200 => "200".into(),
+        204 => "204".into(),
+        301 => "301".into(),
+        302 => "302".into(),
+        304 => "304".into(),
+        400 => "400".into(),
+        401 => "401".into(),
+        403 => "403".into(),
+        404 => "404".into(),
+        500 => "500".into(),
+        502 => "502".into(),
+        503 => "503".into(),
+        504 => "504".into(),
+        other => other.to_string().into(),
+    }
+}
