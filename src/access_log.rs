@@ -12,9 +12,15 @@ const QUEUE: usize = 16 * 1024;
 /// Lines are flushed at least this often, so `tail -f` keeps up.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
+enum Message {
+    Line(String),
+    /// Flush, then answer.
+    Flush(SyncSender<()>),
+}
+
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: SyncSender<String>,
+    tx: SyncSender<Message>,
 }
 
 impl AccessLog {
@@ -24,17 +30,21 @@ impl AccessLog {
             Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
             None => Box::new(std::io::stdout()),
         };
-        let (tx, rx) = sync_channel::<String>(QUEUE);
+        let (tx, rx) = sync_channel::<Message>(QUEUE);
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || {
                 let mut out = BufWriter::new(sink);
                 loop {
                     match rx.recv_timeout(FLUSH_EVERY) {
-                        Ok(line) => {
+                        Ok(Message::Line(line)) => {
                             if writeln!(out, "{line}").is_err() {
                                 return;
                             }
+                        }
+                        Ok(Message::Flush(done)) => {
+                            let _ = out.flush();
+                            let _ = done.send(());
                         }
                         Err(RecvTimeoutError::Timeout) => {
                             if out.flush().is_err() {
@@ -53,9 +63,18 @@ impl AccessLog {
 
     /// Queues one line; `false` when it had to be dropped.
     pub fn write(&self, line: String) -> bool {
-        match self.tx.try_send(line) {
+        match self.tx.try_send(Message::Line(line)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Writes out every line queued so far (before the process exits), waiting at most
+    /// `timeout`.
+    pub fn flush(&self, timeout: Duration) {
+        let (done_tx, done_rx) = sync_channel(1);
+        if self.tx.send(Message::Flush(done_tx)).is_ok() {
+            let _ = done_rx.recv_timeout(timeout);
         }
     }
 }

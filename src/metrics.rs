@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use switchyard_filters::CounterSample;
 
@@ -28,6 +28,8 @@ pub struct Metrics {
     pub upstream_failures: IntCounterVec,
     pub in_flight: IntGaugeVec,
     pub access_log_dropped: IntCounter,
+    pub config_reloads: IntCounterVec,
+    pub config_last_success: Gauge,
 }
 
 impl Metrics {
@@ -63,6 +65,19 @@ impl Metrics {
             "access_log_dropped_total",
             "Access log lines dropped because the writer could not keep up.",
         )?;
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "config_reloads_total",
+                "Config reloads, by result (success, failure).",
+            ),
+            &["result"],
+        )?;
+        let config_last_success = Gauge::new(
+            "config_last_success_timestamp_seconds",
+            "When the config now serving was loaded (Unix time).",
+        )?;
+        registry.register(Box::new(config_reloads.clone()))?;
+        registry.register(Box::new(config_last_success.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
@@ -75,6 +90,8 @@ impl Metrics {
             upstream_failures,
             in_flight,
             access_log_dropped,
+            config_reloads,
+            config_last_success,
         })
     }
 

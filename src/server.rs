@@ -15,6 +15,7 @@ use crate::admin::Admin;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::proxy::Gateway;
+use crate::{drain, reload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -27,6 +28,8 @@ pub enum StartError {
     AccessLog(std::io::Error),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot install a signal handler: {0}")]
+    Reload(std::io::Error),
     #[error("listener `{listener}` cannot listen on {address}: {source}")]
     Bind {
         listener: String,
@@ -60,9 +63,11 @@ pub fn run(pipeline: Pipeline, threads: Option<usize>) -> Result<(), StartError>
     let threads = threads.unwrap_or(settings.threads);
     let conf = ServerConf {
         threads,
-        // pingora's default grace period is 300 s: an operator's SIGTERM would seem to hang.
-        grace_period_seconds: Some(settings.grace_period.as_secs()),
-        graceful_shutdown_timeout_seconds: Some(settings.shutdown_timeout.as_secs()),
+        // On SIGTERM pingora stops accepting, waits `grace_period_seconds` (default 300 s) while
+        // requests in flight go on, then cancels what is left. That wait is our drain; the
+        // drain watcher below ends it early once nothing is in flight.
+        grace_period_seconds: Some(settings.shutdown_timeout.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
         ..ServerConf::default()
     };
@@ -84,7 +89,17 @@ pub fn run(pipeline: Pipeline, threads: Option<usize>) -> Result<(), StartError>
         None
     };
     let admin_address = pipeline.admin.address;
+    let listener_names: Vec<String> = pipeline
+        .listeners
+        .iter()
+        .map(|l| l.name.to_string())
+        .collect();
+    let source = pipeline.source.clone();
     let shared = Arc::new(ArcSwap::from_pointee(pipeline));
+    metrics.config_last_success.set(reload::unix_now());
+    reload::spawn(source, shared.clone(), metrics.clone()).map_err(StartError::Reload)?;
+    drain::spawn(metrics.clone(), listener_names, access_log.clone())
+        .map_err(StartError::Reload)?;
 
     let mut admin = Service::new(
         "admin".to_owned(),

@@ -27,10 +27,8 @@ pub struct ServerSettings {
     /// Worker threads per listener (pingora's `threads`). Default: the number of cores.
     #[serde(default = "default_threads")]
     pub threads: usize,
-    /// On SIGTERM, how long to keep accepting before draining (for load balancers to notice).
-    #[serde(default, with = "humantime_serde")]
-    pub grace_period: Duration,
-    /// On SIGTERM, how long in-flight requests get to finish after the grace period.
+    /// On SIGTERM the listeners stop accepting at once; requests in flight get up to this long
+    /// to finish, and the process exits as soon as none is left.
     #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
     /// Idle upstream connections kept for reuse, across all backends.
@@ -42,7 +40,6 @@ impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             threads: default_threads(),
-            grace_period: Duration::ZERO,
             shutdown_timeout: default_shutdown_timeout(),
             upstream_keepalive_pool_size: default_keepalive_pool(),
         }

@@ -1,0 +1,149 @@
+//! Live reload: on SIGHUP, and when the config file's content changes, the config is read,
+//! checked and compiled on a thread of its own, then swapped in whole. Requests in flight
+//! finish on the pipeline they started with (each holds its own `Arc`); new requests get the
+//! new one. A config that fails is logged and counted, and the last good one keeps serving.
+//!
+//! Listeners and the admin address are bound when the server starts, so a reload may change
+//! everything but them (and the worker threads): such a config is rejected with a message
+//! saying a restart is needed.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use switchyard_filters::Registry;
+
+use crate::config;
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+
+/// How often the config file is read to see whether it changed.
+const POLL_FILE: Duration = Duration::from_secs(1);
+/// How often the SIGHUP flag is looked at.
+const POLL_SIGNAL: Duration = Duration::from_millis(100);
+
+/// The content's fingerprint: a change of content (not just of mtime, which editors and
+/// ConfigMap updates handle in different ways) triggers a reload.
+fn fingerprint(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut hasher = DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Why a new config cannot replace the running one without a restart.
+fn incompatible(old: &Pipeline, new: &Pipeline) -> Option<String> {
+    let addresses = |p: &Pipeline| -> Vec<(String, std::net::SocketAddr)> {
+        p.listeners
+            .iter()
+            .map(|l| (l.name.to_string(), l.address))
+            .collect()
+    };
+    if addresses(old) != addresses(new) {
+        return Some("listeners (names and addresses) cannot change without a restart".into());
+    }
+    if old.admin.address != new.admin.address {
+        return Some("the admin address cannot change without a restart".into());
+    }
+    None
+}
+
+struct Reloader {
+    path: PathBuf,
+    shared: Arc<ArcSwap<Pipeline>>,
+    metrics: Arc<Metrics>,
+    registry: Registry,
+    last_seen: Option<u64>,
+}
+
+impl Reloader {
+    fn reload(&mut self, trigger: &str) {
+        self.last_seen = fingerprint(&self.path);
+        let started = Instant::now();
+        let result = config::load(&self.path)
+            .and_then(|loaded| Pipeline::compile(&loaded, &self.registry))
+            .map_err(|e| e.to_string())
+            .and_then(|new| match incompatible(&self.shared.load(), &new) {
+                Some(why) => Err(format!("{}: {why}", self.path.display())),
+                None => Ok(new),
+            });
+        match result {
+            Ok(new) => {
+                if new.settings.threads != self.shared.load().settings.threads {
+                    log::warn!("server.threads changes only on restart");
+                }
+                self.shared.store(Arc::new(new));
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["success"])
+                    .inc();
+                self.metrics.config_last_success.set(unix_now());
+                log::info!(
+                    "config reloaded ({trigger}) from {} in {:?}",
+                    self.path.display(),
+                    started.elapsed()
+                );
+            }
+            Err(e) => {
+                self.metrics
+                    .config_reloads
+                    .with_label_values(&["failure"])
+                    .inc();
+                log::error!(
+                    "config reload ({trigger}) rejected, the last good config keeps serving: {e}"
+                );
+            }
+        }
+    }
+
+    fn run(mut self, hangup: Arc<AtomicBool>) {
+        let mut next_file_check = Instant::now() + POLL_FILE;
+        loop {
+            std::thread::sleep(POLL_SIGNAL);
+            if hangup.swap(false, Ordering::Relaxed) {
+                self.reload("SIGHUP");
+                next_file_check = Instant::now() + POLL_FILE;
+                continue;
+            }
+            if Instant::now() >= next_file_check {
+                next_file_check = Instant::now() + POLL_FILE;
+                let now = fingerprint(&self.path);
+                // A file that cannot be read right now (mid-replace) is looked at again later.
+                if now.is_some() && now != self.last_seen {
+                    self.reload("file changed");
+                }
+            }
+        }
+    }
+}
+
+/// Starts watching `path` and SIGHUP for the life of the process.
+pub fn spawn(
+    path: PathBuf,
+    shared: Arc<ArcSwap<Pipeline>>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
+    let reloader = Reloader {
+        last_seen: fingerprint(&path),
+        path,
+        shared,
+        metrics,
+        registry: Registry::with_builtins(),
+    };
+    std::thread::Builder::new()
+        .name("config-reload".into())
+        .spawn(move || reloader.run(hangup))?;
+    Ok(())
+}
