@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod drain;
 pub mod echo;
+pub mod explain;
 pub mod metrics;
 pub mod pipeline;
 pub mod proxy;

@@ -37,6 +37,27 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Run the pipeline on a described request, offline, and say what each filter did and why.
+    Explain {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// A request header, 'name: value' (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// A bearer token, sent as `authorization: Bearer <token>`.
+        #[arg(long)]
+        token: Option<String>,
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The client address the request comes from.
+        #[arg(long, default_value = "127.0.0.1")]
+        source: std::net::IpAddr,
+        /// The listener to run (default: the first).
+        #[arg(long)]
+        listener: Option<String>,
+        /// The request path, with its query string.
+        path: String,
+    },
     /// Validate a config and print what it does.
     Check {
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -136,6 +157,41 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("error: {e}");
                     ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Explain {
+            config,
+            headers,
+            token,
+            method,
+            source,
+            listener,
+            path,
+        } => {
+            let pipeline = match compile(&config) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let described = switchyard::explain::Described {
+                method: &method,
+                path: &path,
+                headers: &headers,
+                token: token.as_deref(),
+                client: source,
+                listener: listener.as_deref(),
+            };
+            match switchyard::explain::explain(&pipeline, &described) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
                 }
             }
         }

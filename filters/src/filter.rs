@@ -76,6 +76,15 @@ pub trait Filter: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// What this filter would do to the request in `ctx` and why, in a few lines, without
+    /// changing anything or counting anything. Used by `switchyard explain` before it runs
+    /// [`on_request`](Filter::on_request); the server shows header changes itself, so a filter
+    /// only needs to say what a diff cannot (why a token was rejected, why a header was
+    /// dropped). The default says nothing.
+    fn explain(&self, _ctx: &RequestContext<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The counters this filter keeps (its outcomes, its drops), read by the server when
     /// `/metrics` is scraped. Label values come from config names and fixed reason codes,
     /// never from requests. The default keeps none.

@@ -223,6 +223,38 @@ impl Filter for JwtAuthn {
         }
     }
 
+    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
+        let mode = self.mode.as_str();
+        let line = match (self.inspect(ctx), self.mode) {
+            (Some(Ok(jwt)), _) => {
+                let claims = jwt.claims.to_string();
+                format!("token valid (provider {}); claims {claims}", jwt.provider)
+            }
+            (None, Mode::Strict) => {
+                format!("no token in {}; {mode} mode: 401", self.source.describe())
+            }
+            (None, _) => format!(
+                "no token in {}; {mode} mode: continue without claims",
+                self.source.describe()
+            ),
+            (Some(Err(reason)), Mode::Permissive) => format!(
+                "token rejected ({}: {}); permissive mode: continue without claims",
+                reason.code(),
+                reason.description()
+            ),
+            (Some(Err(reason)), _) => format!(
+                "token rejected ({}: {}); {mode} mode: 401",
+                reason.code(),
+                reason.description()
+            ),
+        };
+        let mut lines = vec![line];
+        if !self.forward {
+            lines.push("the token is removed before the request goes upstream".to_owned());
+        }
+        lines
+    }
+
     fn counters(&self) -> Vec<CounterSample> {
         let names: Vec<&str> = self.verifier.providers().iter().map(|p| p.name()).collect();
         self.stats.samples(&names)

@@ -174,6 +174,22 @@ impl Filter for Router {
     fn describe(&self) -> Vec<String> {
         Router::describe(self)
     }
+
+    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
+        let req = ctx.request();
+        match self.routes.iter().position(|r| r.matches(req)) {
+            Some(i) => vec![format!(
+                "first match is route {} of {}: {}",
+                i + 1,
+                self.routes.len(),
+                self.describe()[i]
+            )],
+            None => vec![format!(
+                "none of the {} routes matches: 404",
+                self.routes.len()
+            )],
+        }
+    }
 }
 
 /// Builds a [`Router`] from a listener's `routes`.

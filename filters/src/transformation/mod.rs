@@ -212,6 +212,39 @@ impl Filter for TransformationFilter {
         self.ops.apply(ctx.response_mut(), &vars);
     }
 
+    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
+        let vars = Variables::bind(self.ops.uses, ctx.jwt(), ctx.request(), ctx.client_ip());
+        let mut lines: Vec<String> = self
+            .ops
+            .remove
+            .iter()
+            .map(|n| format!("remove {n}"))
+            .collect();
+        for (kind, ops) in [("set", &self.ops.set), ("add", &self.ops.add)] {
+            for op in ops {
+                let source = op.expr.source();
+                lines.push(match to_header_value(op.expr.evaluate(&vars)) {
+                    Ok(v) => format!(
+                        "{kind} {} = {:?} (from `{source}`)",
+                        op.name,
+                        String::from_utf8_lossy(v.as_bytes())
+                    ),
+                    Err(reason) if kind == "set" => format!(
+                        "remove {}: `{source}` gave no usable value ({})",
+                        op.name,
+                        reason.code()
+                    ),
+                    Err(reason) => format!(
+                        "add nothing to {}: `{source}` gave no usable value ({})",
+                        op.name,
+                        reason.code()
+                    ),
+                });
+            }
+        }
+        lines
+    }
+
     fn counters(&self) -> Vec<CounterSample> {
         self.ops
             .drops()

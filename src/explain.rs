@@ -1,0 +1,143 @@
+//! `switchyard explain`: runs a listener's request chain on a described request, offline, and
+//! says what each filter did and why, which route won and which backend it goes to. It answers
+//! "why did my request land on latest?" without sending traffic anywhere.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use switchyard_filters::{Flow, RequestContext, RequestHeader, RequestState};
+
+use crate::pipeline::Pipeline;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("no listener named `{0}`")]
+    UnknownListener(String),
+    #[error("`{0}` is not a header: write 'name: value'")]
+    BadHeader(String),
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+    #[error("cannot start the evaluator: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The request to explain.
+pub struct Described<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub headers: &'a [String],
+    pub token: Option<&'a str>,
+    pub client: IpAddr,
+    pub listener: Option<&'a str>,
+}
+
+/// Credentials are shown shortened: enough to tell two apart, not enough to reuse.
+const CREDENTIALS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+fn header_lines(req: &RequestHeader) -> Vec<String> {
+    let mut lines: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            let value = String::from_utf8_lossy(v.as_bytes());
+            if CREDENTIALS.contains(&n.as_str()) && value.len() > 24 {
+                let cut = value.char_indices().nth(20).map_or(value.len(), |(i, _)| i);
+                format!("{n}: {}... ({} bytes)", &value[..cut], value.len())
+            } else {
+                format!("{n}: {value}")
+            }
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Runs the chain and returns the report.
+pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, ExplainError> {
+    let listener = match request.listener {
+        None => &pipeline.listeners[0],
+        Some(name) => pipeline
+            .listeners
+            .iter()
+            .find(|l| &*l.name == name)
+            .ok_or_else(|| ExplainError::UnknownListener(name.to_owned()))?,
+    };
+    let mut req = RequestHeader::build(request.method, request.path.as_bytes(), None)
+        .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+    for h in request.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| ExplainError::BadHeader(h.clone()))?;
+        req.append_header(name.trim().to_owned(), value.trim())
+            .map_err(|_| ExplainError::BadHeader(h.clone()))?;
+    }
+    if let Some(token) = request.token {
+        req.insert_header("authorization", format!("Bearer {token}"))
+            .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+    }
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} on listener {} ({}), from {}",
+        request.method, request.path, listener.name, listener.address, request.client
+    );
+    for line in header_lines(&req) {
+        let _ = writeln!(out, "  {line}");
+    }
+
+    // Filters are async (some may one day wait on I/O); none does here, so a minimal runtime
+    // on this thread runs them.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(ExplainError::Runtime)?;
+    let mut state = RequestState::default();
+    let mut answered = None;
+    for (i, filter) in listener.chain.request_filters().iter().enumerate() {
+        let ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
+        let notes = filter.explain(&ctx);
+        let before = header_lines(&req);
+        let flow = {
+            let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
+            runtime.block_on(filter.on_request(&mut ctx))
+        };
+        let after = header_lines(&req);
+        let _ = writeln!(out, "{}. {}", i + 1, filter.name());
+        for note in notes {
+            let _ = writeln!(out, "     {note}");
+        }
+        for gone in before.iter().filter(|l| !after.contains(l)) {
+            let _ = writeln!(out, "     - {gone}");
+        }
+        for new in after.iter().filter(|l| !before.contains(l)) {
+            let _ = writeln!(out, "     + {new}");
+        }
+        if let Flow::Respond(response) = flow {
+            answered = Some(response);
+            break;
+        }
+    }
+
+    match (answered, state.route()) {
+        (Some(response), _) => {
+            let _ = writeln!(
+                out,
+                "=> answered by the gateway: {} {}",
+                response.status().as_u16(),
+                String::from_utf8_lossy(response.body())
+            );
+        }
+        (None, Some(route)) => {
+            let backend = &pipeline.backends[route.backend.index];
+            let _ = writeln!(
+                out,
+                "=> route {} -> backend {} ({})",
+                route.route, backend.name, backend.address
+            );
+        }
+        (None, None) => {
+            let _ = writeln!(out, "=> no route chosen");
+        }
+    }
+    Ok(out)
+}
