@@ -124,7 +124,7 @@ impl ServeHttp for Admin {
             "/metrics" => respond(
                 StatusCode::OK,
                 "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics.render(&self.pipeline.load_full()).into_bytes(),
+                self.metrics.render(&self.pipeline).into_bytes(),
             ),
             "/healthz" => json_response(StatusCode::OK, &json!({ "status": "ok" })),
             "/readyz" => {

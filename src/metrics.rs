@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
@@ -30,6 +33,8 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     pub config_reloads: IntCounterVec,
     pub config_last_success: Gauge,
+    /// Filter counters of pipelines replaced by reloads.
+    retired: Mutex<Series>,
 }
 
 impl Metrics {
@@ -92,25 +97,44 @@ impl Metrics {
             access_log_dropped,
             config_reloads,
             config_last_success,
+            retired: Mutex::new(BTreeMap::new()),
         })
     }
 
     /// The text exposition: the server's metrics, then the counters each filter keeps
     /// (`switchyard_jwt_authn_total`, `switchyard_transformation_header_drops_total`, ...),
     /// labelled with their listener.
-    pub fn render(&self, pipeline: &Pipeline) -> String {
+    pub fn render(&self, pipeline: &ArcSwap<Pipeline>) -> String {
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         let mut out = String::from_utf8(buf).unwrap_or_default();
-        render_filter_counters(pipeline, &mut out);
+        // Holding the lock keeps a concurrent reload from being seen half done.
+        let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let mut series = retired.clone();
+        filter_counters(&pipeline.load(), &mut series);
+        drop(retired);
+        render_series(&series, &mut out);
         out
+    }
+
+    /// Replaces the serving pipeline with `new`. Filters are rebuilt on a reload and start
+    /// their counters at zero, so the old pipeline's counts are kept here and added to the new
+    /// ones: the exposed counters never go backwards.
+    pub fn swap_pipeline(&self, shared: &ArcSwap<Pipeline>, new: Arc<Pipeline>) {
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        let old = shared.swap(new);
+        filter_counters(&old, &mut retired);
     }
 }
 
-/// Groups the filters' counters into families (one HELP/TYPE header each) and appends them.
-fn render_filter_counters(pipeline: &Pipeline, out: &mut String) {
-    let mut families: BTreeMap<&'static str, (&'static str, Vec<String>)> = BTreeMap::new();
+/// A filter counter series: metric name and its rendered labels.
+type SeriesKey = (&'static str, String);
+/// Its help text and value.
+type Series = BTreeMap<SeriesKey, (&'static str, u64)>;
+
+/// The filters' counters, summed per series (two filters of one kind in one listener add up).
+fn filter_counters(pipeline: &Pipeline, into: &mut Series) {
     for listener in &pipeline.listeners {
         let chain = &listener.chain;
         let filters = chain
@@ -129,20 +153,22 @@ fn render_filter_counters(pipeline: &Pipeline, out: &mut String) {
                 for (k, v) in &labels {
                     let _ = write!(series, ",{k}=\"{}\"", escape(v));
                 }
-                families
-                    .entry(name)
-                    .or_insert((help, Vec::new()))
-                    .1
-                    .push(format!("switchyard_{name}{{{series}}} {value}"));
+                into.entry((name, series)).or_insert((help, 0)).1 += value;
             }
         }
     }
-    for (name, (help, lines)) in families {
-        let _ = writeln!(out, "# HELP switchyard_{name} {help}");
-        let _ = writeln!(out, "# TYPE switchyard_{name} counter");
-        for line in lines {
-            let _ = writeln!(out, "{line}");
+}
+
+/// Appends the series, one HELP/TYPE header per family.
+fn render_series(series: &Series, out: &mut String) {
+    let mut current = None;
+    for ((name, labels), (help, value)) in series {
+        if current != Some(*name) {
+            current = Some(*name);
+            let _ = writeln!(out, "# HELP switchyard_{name} {help}");
+            let _ = writeln!(out, "# TYPE switchyard_{name} counter");
         }
+        let _ = writeln!(out, "switchyard_{name}{{{labels}}} {value}");
     }
 }
 

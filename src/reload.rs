@@ -82,7 +82,7 @@ impl Reloader {
                 if new.settings.threads != self.shared.load().settings.threads {
                     log::warn!("server.threads changes only on restart");
                 }
-                self.shared.store(Arc::new(new));
+                self.metrics.swap_pipeline(&self.shared, Arc::new(new));
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])

@@ -210,3 +210,59 @@ fn listeners_cannot_change_on_reload() {
     }
     assert_eq!(request(listen, "GET", "/", &[]).served_by(), "one");
 }
+
+#[test]
+fn filter_counters_survive_a_reload() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one_addr = free_addr("127.0.0.2");
+    let _one = echo(one_addr, "one", dir.path());
+    let listen = free_addr("127.0.0.1");
+    let admin = free_addr("127.0.0.1");
+    let yaml = |route: &str| {
+        format!(
+            "admin: {{ address: '{admin}' }}\naccess_log: {{ enabled: false }}\nbackends: [{{ name: one, static: {{ host: {}, port: {} }} }}]\nlisteners:\n  - name: main\n    address: '{listen}'\n    filters:\n      pre_routing:\n        - {{ name: transformation, config: {{ request: {{ set: [{{ name: x-v, value: jwt.version }}] }} }} }}\n    routes: [{{ name: {route}, backend: one }}]\n",
+            one_addr.ip(),
+            one_addr.port()
+        )
+    };
+    let path = dir.path().join("gateway.yaml");
+    replace(&path, &yaml("first"));
+    let log = dir.path().join("gateway.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", "--config", path.to_str().expect("utf-8")])
+        .stdout(file.try_clone().expect("clone"))
+        .stderr(file)
+        .spawn()
+        .expect("spawn gateway");
+    wait_for_port(listen, &mut child);
+    wait_for_port(admin, &mut child);
+    let pid = child.id();
+    let _gateway = Proc { child, log };
+
+    for _ in 0..3 {
+        assert_eq!(request(listen, "GET", "/", &[]).status, 200);
+    }
+    replace(&path, &yaml("second"));
+    hangup(pid);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics =
+            String::from_utf8_lossy(&request(admin, "GET", "/metrics", &[]).body).into_owned();
+        if metrics.contains(r#"switchyard_config_reloads_total{result="success"} 1"#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "reload not seen:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..2 {
+        assert_eq!(request(listen, "GET", "/", &[]).status, 200);
+    }
+    let metrics =
+        String::from_utf8_lossy(&request(admin, "GET", "/metrics", &[]).body).into_owned();
+    let series = r#"switchyard_transformation_header_drops_total{listener="main",header="x-v",reason="no_value"} 5"#;
+    assert!(
+        metrics.lines().any(|l| l == series),
+        "counter went backwards:\n{metrics}"
+    );
+}
