@@ -141,12 +141,6 @@ fn metrics_count_what_happened() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (gw, _echo) = gateway("access_log: { enabled: false }", &[], &dir);
     send_mix(&gw);
-    let metrics = gw.admin_get("/metrics");
-    assert_eq!(metrics.status, 200);
-    assert!(metrics
-        .header("content-type")
-        .is_some_and(|c| c.starts_with("text/plain; version=0.0.4")));
-    let text = String::from_utf8_lossy(&metrics.body).into_owned();
     let expect = [
         (
             r#"switchyard_requests_total{backend="app",listener="public",route="tenant-v2",status="200"}"#,
@@ -194,6 +188,21 @@ fn metrics_count_what_happened() {
             6.0,
         ),
     ];
+    // A request is counted in pingora's logging phase, just after its response went out: a
+    // scrape right after the last response may come first, so wait (boundedly) for the counts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        let metrics = gw.admin_get("/metrics");
+        assert_eq!(metrics.status, 200);
+        assert!(metrics
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain; version=0.0.4")));
+        let text = String::from_utf8_lossy(&metrics.body).into_owned();
+        if expect.iter().all(|(s, v)| sample(&text, s) == Some(*v)) || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     for (series, value) in expect {
         assert_eq!(sample(&text, series), Some(value), "{series} in\n{text}");
     }
@@ -331,10 +340,13 @@ fn prometheus_scrapes_a_per_route_series() {
         let resp = request(web, "GET", query, &[]);
         if resp.status == 200 {
             let body = resp.json();
-            if let Some(result) = body["data"]["result"].as_array().filter(|r| !r.is_empty()) {
+            // The series may first be scraped before the last request was counted.
+            if let Some(result) = body["data"]["result"]
+                .as_array()
+                .filter(|r| !r.is_empty() && r[0]["value"][1] == "3")
+            {
                 assert_eq!(result[0]["metric"]["route"], "api");
                 assert_eq!(result[0]["metric"]["backend"], "app");
-                assert_eq!(result[0]["value"][1], "3");
                 return;
             }
         }
