@@ -188,11 +188,10 @@ fn slow_backend_is_504_and_others_keep_working() {
         (resp, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(100));
-    let started = Instant::now();
     assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
     assert!(
-        started.elapsed() < Duration::from_millis(400),
-        "healthy route was held up"
+        !slow.is_finished(),
+        "the healthy route was only served after the slow one timed out"
     );
 
     let (resp, took) = slow.join().expect("slow request thread");

@@ -4,14 +4,18 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A backend that answers every request after `delay`.
-fn slow_backend(delay: Duration, stop: Arc<AtomicBool>) -> std::net::SocketAddr {
+/// A backend that answers every request after `delay`; `received` counts requests read.
+fn slow_backend(
+    delay: Duration,
+    stop: Arc<AtomicBool>,
+    received: Arc<AtomicUsize>,
+) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.2:0").expect("bind slow backend");
     let addr = listener.local_addr().expect("addr");
     listener.set_nonblocking(true).expect("nonblocking");
@@ -19,6 +23,7 @@ fn slow_backend(delay: Duration, stop: Arc<AtomicBool>) -> std::net::SocketAddr 
         while !stop.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((mut conn, _)) => {
+                    let received = received.clone();
                     std::thread::spawn(move || {
                         let _ = conn.set_nonblocking(false);
                         let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
@@ -30,6 +35,7 @@ fn slow_backend(delay: Duration, stop: Arc<AtomicBool>) -> std::net::SocketAddr 
                                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                             }
                         }
+                        received.fetch_add(1, Ordering::SeqCst);
                         std::thread::sleep(delay);
                         let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nslow");
                     });
@@ -44,7 +50,8 @@ fn slow_backend(delay: Duration, stop: Arc<AtomicBool>) -> std::net::SocketAddr 
 #[test]
 fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let stop = Arc::new(AtomicBool::new(false));
-    let backend = slow_backend(Duration::from_millis(1500), stop.clone());
+    let received = Arc::new(AtomicUsize::new(0));
+    let backend = slow_backend(Duration::from_millis(1500), stop.clone(), received.clone());
     let listen = free_addr("127.0.0.1");
     let yaml = format!(
         "server: {{ shutdown_timeout: 10s }}\naccess_log: {{ enabled: false }}\nbackends: [{{ name: slow, static: {{ host: {}, port: {} }} }}]\nlisteners: [{{ name: main, address: '{listen}', routes: [{{ name: all, backend: slow }}] }}]\n",
@@ -54,7 +61,15 @@ fn sigterm_drains_in_flight_requests_and_exits_zero() {
     let mut gw = Gateway::start(&yaml, listen, &[]);
 
     let in_flight = std::thread::spawn(move || request(listen, "GET", "/", &[]));
-    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM only once the request is surely in flight: the backend has it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the backend"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let sent = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &gw.proc.child.id().to_string()])
