@@ -70,8 +70,14 @@ impl ServeHttp for Echo {
     }
 }
 
-/// Serves the echo app on `listen` until stopped.
-pub fn run(listen: SocketAddr, name: &str, threads: usize) -> ! {
+/// A certificate and key to serve HTTPS with.
+pub struct TlsFiles<'a> {
+    pub cert: &'a str,
+    pub key: &'a str,
+}
+
+/// Serves the echo app on `listen` (HTTPS with `tls`) until stopped.
+pub fn run(listen: SocketAddr, name: &str, threads: usize, tls: Option<TlsFiles<'_>>) -> ! {
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(0),
@@ -81,7 +87,18 @@ pub fn run(listen: SocketAddr, name: &str, threads: usize) -> ! {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = Service::new(format!("echo {name}"), Echo::new(name));
-    service.add_tcp(&listen.to_string());
+    match tls {
+        None => service.add_tcp(&listen.to_string()),
+        Some(tls) => {
+            if let Err(e) = service.add_tls(&listen.to_string(), tls.cert, tls.key) {
+                eprintln!(
+                    "error: cannot serve TLS with {} and {}: {e}",
+                    tls.cert, tls.key
+                );
+                std::process::exit(2);
+            }
+        }
+    }
     server.add_service(service);
     log::info!("echo `{name}` on http://{listen}");
     server.run_forever()

@@ -93,6 +93,12 @@ enum Command {
         name: String,
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
         threads: u16,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<String>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<String>,
     },
 }
 
@@ -231,9 +237,15 @@ fn main() -> ExitCode {
             listen,
             name,
             threads,
+            tls_cert,
+            tls_key,
         } => {
             init_logging("warn");
-            switchyard::echo::run(listen, &name, usize::from(threads))
+            let tls = match (&tls_cert, &tls_key) {
+                (Some(cert), Some(key)) => Some(switchyard::echo::TlsFiles { cert, key }),
+                _ => None,
+            };
+            switchyard::echo::run(listen, &name, usize::from(threads), tls)
         }
     }
 }

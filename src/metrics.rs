@@ -58,7 +58,7 @@ impl Metrics {
         let upstream_failures = IntCounterVec::new(
             Opts::new(
                 "upstream_failures_total",
-                "Requests that could not be proxied, by backend and kind (connect_failed, connect_timeout, timeout, bad_response).",
+                "Requests that could not be proxied, by backend and kind (connect_failed, tls_failed, connect_timeout, timeout, bad_response).",
             ),
             &["backend", "kind"],
         )?;

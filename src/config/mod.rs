@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 pub use error::ConfigError;
 pub use model::{
-    AccessLogSettings, AdminSettings, BackendConfig, Config, FilterEntry, ListenerConfig,
-    PhaseFilters, ServerSettings, StaticEndpoint,
+    AccessLogSettings, AdminSettings, BackendConfig, BackendTls, Config, FilterEntry,
+    ListenerConfig, PhaseFilters, ServerSettings, StaticEndpoint,
 };
 pub use source_map::{join as join_path, Location, SourceMap};
 

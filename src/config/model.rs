@@ -119,6 +119,9 @@ pub struct BackendConfig {
     pub name: String,
     #[serde(rename = "static")]
     pub endpoint: StaticEndpoint,
+    /// Speak TLS to the backend. Absent: plain HTTP.
+    #[serde(default)]
+    pub tls: Option<BackendTls>,
     /// Time allowed to establish a TCP connection.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -148,6 +151,27 @@ fn default_write_timeout() -> Duration {
 
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+/// TLS to a backend. The certificate is always verified (chain and name); there is no switch
+/// to turn that off.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendTls {
+    /// The name sent as SNI and checked against the certificate. Defaults to `static.host`
+    /// when that is a name; required when it is an IP address.
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// PEM file of the CA certificates to trust; absent: the system's roots. Relative paths
+    /// start at the config file's folder.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM certificate chain to present to the backend (mutual TLS), with `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of `client_cert`.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 /// One host and port; a hostname is resolved once, when the config is loaded.

@@ -13,6 +13,8 @@ pub enum Failure {
     ConnectTimeout,
     /// The backend refused the connection or could not be reached: 502.
     ConnectFailed,
+    /// The TLS handshake with the backend failed (untrusted or mismatched certificate): 502.
+    TlsFailed,
     /// The backend did not answer (or take the request) in time: 504.
     Timeout,
     /// The backend answered with something that is not HTTP, or hung up: 502.
@@ -36,8 +38,11 @@ pub fn classify(e: &Error) -> Failure {
         (ErrorSource::Upstream, ConnectTimedout) => Failure::ConnectTimeout,
         (
             ErrorSource::Upstream,
-            ConnectRefused | ConnectNoRoute | ConnectError | SocketError | BindError
-            | TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError,
+            TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError,
+        ) => Failure::TlsFailed,
+        (
+            ErrorSource::Upstream,
+            ConnectRefused | ConnectNoRoute | ConnectError | SocketError | BindError,
         ) => Failure::ConnectFailed,
         (ErrorSource::Upstream, ReadTimedout | WriteTimedout) => Failure::Timeout,
         (ErrorSource::Upstream, _) => Failure::BadUpstream,
@@ -52,7 +57,9 @@ impl Failure {
     pub fn status(self) -> Option<StatusCode> {
         Some(match self {
             Failure::ConnectTimeout | Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::ConnectFailed | Failure::BadUpstream => StatusCode::BAD_GATEWAY,
+            Failure::ConnectFailed | Failure::TlsFailed | Failure::BadUpstream => {
+                StatusCode::BAD_GATEWAY
+            }
             Failure::BadRequest => StatusCode::BAD_REQUEST,
             Failure::Status(s) => s,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -64,6 +71,7 @@ impl Failure {
     pub fn upstream_kind(self) -> Option<&'static str> {
         Some(match self {
             Failure::ConnectFailed => "connect_failed",
+            Failure::TlsFailed => "tls_failed",
             Failure::ConnectTimeout => "connect_timeout",
             Failure::Timeout => "timeout",
             Failure::BadUpstream => "bad_response",
@@ -80,6 +88,10 @@ impl Failure {
             Failure::ConnectFailed => (
                 "upstream_connect_failed",
                 format!("could not connect to backend `{backend}`"),
+            ),
+            Failure::TlsFailed => (
+                "upstream_tls_failed",
+                format!("the TLS handshake with backend `{backend}` failed"),
             ),
             Failure::Timeout => (
                 "upstream_timeout",
