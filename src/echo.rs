@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use http::{header, Response, StatusCode};
+use std::sync::Arc;
+
 use pingora::apps::http_app::ServeHttp;
+use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
@@ -70,10 +73,26 @@ impl ServeHttp for Echo {
     }
 }
 
-/// A certificate and key to serve HTTPS with.
+/// A certificate and key to serve HTTPS with, and optionally the CA that client certificates
+/// must chain to (which makes a client certificate required).
 pub struct TlsFiles<'a> {
     pub cert: &'a str,
     pub key: &'a str,
+    pub client_ca: Option<&'a str>,
+}
+
+fn tls_settings(tls: &TlsFiles<'_>) -> Result<TlsSettings, String> {
+    let mut settings = TlsSettings::intermediate(tls.cert, tls.key).map_err(|e| e.to_string())?;
+    if let Some(ca) = tls.client_ca {
+        pingora::tls::install_default_crypto_provider();
+        let mut roots = pingora::tls::RootCertStore::empty();
+        pingora::tls::load_ca_file_into_store(ca, &mut roots).map_err(|e| e.to_string())?;
+        let verifier = pingora::tls::WebPkiClientVerifier::builder(Arc::new(roots))
+            .build()
+            .map_err(|e| e.to_string())?;
+        settings.set_client_cert_verifier(verifier);
+    }
+    Ok(settings)
 }
 
 /// Serves the echo app on `listen` (HTTPS with `tls`) until stopped.
@@ -89,15 +108,16 @@ pub fn run(listen: SocketAddr, name: &str, threads: usize, tls: Option<TlsFiles<
     let mut service = Service::new(format!("echo {name}"), Echo::new(name));
     match tls {
         None => service.add_tcp(&listen.to_string()),
-        Some(tls) => {
-            if let Err(e) = service.add_tls(&listen.to_string(), tls.cert, tls.key) {
+        Some(tls) => match tls_settings(&tls) {
+            Ok(settings) => service.add_tls_with_settings(&listen.to_string(), None, settings),
+            Err(e) => {
                 eprintln!(
                     "error: cannot serve TLS with {} and {}: {e}",
                     tls.cert, tls.key
                 );
                 std::process::exit(2);
             }
-        }
+        },
     }
     server.add_service(service);
     log::info!("echo `{name}` on http://{listen}");

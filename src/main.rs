@@ -99,6 +99,9 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<String>,
+        /// Require a client certificate chaining to this PEM CA (mutual TLS).
+        #[arg(long, requires = "tls_cert")]
+        tls_client_ca: Option<String>,
     },
 }
 
@@ -239,10 +242,15 @@ fn main() -> ExitCode {
             threads,
             tls_cert,
             tls_key,
+            tls_client_ca,
         } => {
             init_logging("warn");
             let tls = match (&tls_cert, &tls_key) {
-                (Some(cert), Some(key)) => Some(switchyard::echo::TlsFiles { cert, key }),
+                (Some(cert), Some(key)) => Some(switchyard::echo::TlsFiles {
+                    cert,
+                    key,
+                    client_ca: tls_client_ca.as_deref(),
+                }),
                 _ => None,
             };
             switchyard::echo::run(listen, &name, usize::from(threads), tls)

@@ -83,21 +83,28 @@ fn make_pki(dir: &Path, name: &str, dns: &str) {
     );
 }
 
-fn tls_echo(addr: std::net::SocketAddr, dir: &Path) -> Proc {
-    let log = dir.join("echo-tls.log");
+fn tls_echo(addr: std::net::SocketAddr, dir: &Path, name: &str, client_ca: Option<&str>) -> Proc {
+    let log = dir.join(format!("echo-{name}.log"));
     let file = std::fs::File::create(&log).expect("log");
+    let cert = dir.join("server.pem");
+    let key = dir.join("server-key.pem");
+    let mut args = vec![
+        "echo".to_owned(),
+        "--listen".to_owned(),
+        addr.to_string(),
+        "--name".to_owned(),
+        name.to_owned(),
+        "--tls-cert".to_owned(),
+        cert.display().to_string(),
+        "--tls-key".to_owned(),
+        key.display().to_string(),
+    ];
+    if let Some(ca) = client_ca {
+        args.push("--tls-client-ca".to_owned());
+        args.push(dir.join(ca).display().to_string());
+    }
     let mut child = Command::new(BIN)
-        .args([
-            "echo",
-            "--listen",
-            &addr.to_string(),
-            "--name",
-            "secure",
-            "--tls-cert",
-            dir.join("server.pem").to_str().expect("utf-8"),
-            "--tls-key",
-            dir.join("server-key.pem").to_str().expect("utf-8"),
-        ])
+        .args(&args)
         .stdout(file.try_clone().expect("clone"))
         .stderr(file)
         .spawn()
@@ -112,7 +119,7 @@ fn verified_tls_backends_and_the_failures() {
     make_pki(dir.path(), "server", "backend.test");
     make_pki(dir.path(), "other", "backend.test");
     let tls_addr = free_addr("127.0.0.5");
-    let _tls = tls_echo(tls_addr, dir.path());
+    let _tls = tls_echo(tls_addr, dir.path(), "secure", None);
     let plain_addr = free_addr("127.0.0.2");
     let _plain = echo(plain_addr, "plain", dir.path());
     let listen = free_addr("127.0.0.1");
@@ -210,4 +217,40 @@ fn tls_config_errors() {
         e.contains("`client_cert` and `client_key` go together"),
         "{e}"
     );
+}
+
+#[test]
+fn client_certificates_for_mutual_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    make_pki(dir.path(), "server", "backend.test");
+    // The gateway's client certificate, from a CA the backend trusts for clients.
+    make_pki(dir.path(), "client", "gateway.test");
+    let addr = free_addr("127.0.0.6");
+    let _backend = tls_echo(addr, dir.path(), "mutual", Some("client-ca.pem"));
+    let listen = free_addr("127.0.0.1");
+    let d = dir.path().display();
+    let (ip, port) = (addr.ip(), addr.port());
+    let yaml = format!(
+        r#"
+access_log: {{ enabled: false }}
+backends:
+  - name: with-cert
+    static: {{ host: {ip}, port: {port} }}
+    tls: {{ sni: backend.test, ca_file: {d}/server-ca.pem, client_cert: {d}/client.pem, client_key: {d}/client-key.pem }}
+  - name: without-cert
+    static: {{ host: {ip}, port: {port} }}
+    tls: {{ sni: backend.test, ca_file: {d}/server-ca.pem }}
+listeners:
+  - name: main
+    address: {listen}
+    routes:
+      - {{ name: without, matches: [{{ path: {{ value: /without }} }}], backend: without-cert }}
+      - {{ name: with, backend: with-cert }}
+"#
+    );
+    let gw = Gateway::start(&yaml, listen, &[]);
+    assert_eq!(gw.get("/with", &[]).served_by(), "mutual");
+    let resp = gw.get("/without", &[]);
+    assert_eq!(resp.status, 502, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(gw.get("/with", &[]).served_by(), "mutual");
 }
