@@ -5,12 +5,13 @@
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::mpsc::{sync_channel, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError, TrySendError};
 use std::time::Duration;
 
+/// Lines queued between two writes: at 50 ms per batch, room for over 300k requests/s.
 const QUEUE: usize = 16 * 1024;
-/// Lines are flushed at least this often, so `tail -f` keeps up.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Lines are written and flushed this often, so `tail -f` keeps up.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 enum Message {
     Line(String),
@@ -35,26 +36,31 @@ impl AccessLog {
             .name("access-log".into())
             .spawn(move || {
                 let mut out = BufWriter::new(sink);
+                // The writer polls instead of blocking in `recv`: a blocked receiver is woken
+                // by every send, a context switch per request (it halved throughput on one
+                // core); polling drains a batch per wake-up instead.
                 loop {
-                    match rx.recv_timeout(FLUSH_EVERY) {
-                        Ok(Message::Line(line)) => {
-                            if writeln!(out, "{line}").is_err() {
+                    std::thread::sleep(FLUSH_EVERY);
+                    loop {
+                        match rx.try_recv() {
+                            Ok(Message::Line(line)) => {
+                                if writeln!(out, "{line}").is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(Message::Flush(done)) => {
+                                let _ = out.flush();
+                                let _ = done.send(());
+                            }
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => {
+                                let _ = out.flush();
                                 return;
                             }
                         }
-                        Ok(Message::Flush(done)) => {
-                            let _ = out.flush();
-                            let _ = done.send(());
-                        }
-                        Err(RecvTimeoutError::Timeout) => {
-                            if out.flush().is_err() {
-                                return;
-                            }
-                        }
-                        Err(RecvTimeoutError::Disconnected) => {
-                            let _ = out.flush();
-                            return;
-                        }
+                    }
+                    if out.flush().is_err() {
+                        return;
                     }
                 }
             })?;
