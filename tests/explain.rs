@@ -16,23 +16,6 @@ fn explain(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn lab_token(version: &str) -> String {
-    let out = run_cli(&[
-        "token",
-        "--key",
-        "conf/demo/jwt-demo-key.pem",
-        "--kid",
-        "versioned-routing-key",
-        "--iss",
-        "versioned-routing-lab",
-        "--aud",
-        "public-api",
-        "--claim",
-        &format!("version={version}"),
-    ]);
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 #[test]
 fn why_a_spoofed_header_lands_on_latest() {
     let report = explain(&["-H", "x-tenant-version: v2", "/orders"]);
@@ -53,7 +36,7 @@ fn why_a_spoofed_header_lands_on_latest() {
 
 #[test]
 fn a_claim_routes_and_an_override_beats_it() {
-    let token = lab_token("v2");
+    let token = lab_token_cli("v2");
     let report = explain(&["--token", &token, "/"]);
     assert!(
         report.contains("token valid (provider versioned-routing-lab)"),

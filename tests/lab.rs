@@ -16,16 +16,7 @@ fn shipped_config_routes_by_header() {
     let _v2 = echo("127.0.0.3:30080".parse().expect("addr"), "v2", dir.path());
     let listen = "127.0.0.1:8080".parse().expect("addr");
     let config = repo_root().join("conf/gateway.yaml");
-    let log = dir.path().join("gateway.log");
-    let file = std::fs::File::create(&log).expect("log file");
-    let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config", config.to_str().expect("utf-8 path")])
-        .stdout(file.try_clone().expect("clone"))
-        .stderr(file)
-        .spawn()
-        .expect("spawn gateway");
-    wait_for_port(listen, &mut child);
-    let _gateway = Proc { child, log };
+    let _gateway = run_gateway(&config, dir.path(), &[listen]);
 
     type Headers = &'static [(&'static str, &'static str)];
     let rows: [(Headers, &str, &str); 4] = [

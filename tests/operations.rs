@@ -51,28 +51,10 @@ listeners:
     (Gateway::start(&yaml, listen, args), backend)
 }
 
-fn token(version: &str) -> String {
-    let out = run_cli(&[
-        "token",
-        "--key",
-        "conf/demo/jwt-demo-key.pem",
-        "--kid",
-        "versioned-routing-key",
-        "--iss",
-        ISSUER,
-        "--aud",
-        "public-api",
-        "--claim",
-        &format!("version={version}"),
-    ]);
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// Sends a fixed mix of traffic: 3 routed by claim, 2 by path, 1 spoof, 1 no route, 1 bad
 /// token, 2 to the dead backend.
 fn send_mix(gw: &Gateway) {
-    let auth = format!("Bearer {}", token("v2"));
+    let auth = format!("Bearer {}", lab_token_cli("v2"));
     for _ in 0..3 {
         assert_eq!(gw.get("/", &[("authorization", &auth)]).status, 200);
     }
@@ -240,7 +222,7 @@ fn access_log_lines() {
         &[],
         &dir,
     );
-    let secret = token("v2");
+    let secret = lab_token_cli("v2");
     let auth = format!("Bearer {secret}");
     assert_eq!(
         gw.get("/?access_token=hunter2", &[("authorization", &auth)])

@@ -64,18 +64,8 @@ fn reloads_under_load_lose_no_request() {
     let admin = free_addr("127.0.0.1");
     let path = dir.path().join("gateway.yaml");
     replace(&path, &config(listen, admin, one_addr, two_addr, "one"));
-    let log = dir.path().join("gateway.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config", path.to_str().expect("utf-8")])
-        .stdout(file.try_clone().expect("clone"))
-        .stderr(file)
-        .spawn()
-        .expect("spawn gateway");
-    wait_for_port(listen, &mut child);
-    wait_for_port(admin, &mut child);
-    let pid = child.id();
-    let gateway = Proc { child, log };
+    let gateway = run_gateway(&path, dir.path(), &[listen, admin]);
+    let pid = gateway.child.id();
 
     // Steady load: 4 keep-alive clients, each request checked.
     let stop = Arc::new(AtomicBool::new(false));
@@ -184,17 +174,8 @@ fn listeners_cannot_change_on_reload() {
     let admin = free_addr("127.0.0.1");
     let path = dir.path().join("gateway.yaml");
     replace(&path, &config(listen, admin, one_addr, one_addr, "one"));
-    let log = dir.path().join("gateway.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config", path.to_str().expect("utf-8")])
-        .stdout(file.try_clone().expect("clone"))
-        .stderr(file)
-        .spawn()
-        .expect("spawn gateway");
-    wait_for_port(listen, &mut child);
-    let pid = child.id();
-    let gateway = Proc { child, log };
+    let gateway = run_gateway(&path, dir.path(), &[listen]);
+    let pid = gateway.child.id();
 
     let moved = free_addr("127.0.0.1");
     replace(&path, &config(moved, admin, one_addr, one_addr, "one"));
@@ -227,18 +208,8 @@ fn filter_counters_survive_a_reload() {
     };
     let path = dir.path().join("gateway.yaml");
     replace(&path, &yaml("first"));
-    let log = dir.path().join("gateway.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config", path.to_str().expect("utf-8")])
-        .stdout(file.try_clone().expect("clone"))
-        .stderr(file)
-        .spawn()
-        .expect("spawn gateway");
-    wait_for_port(listen, &mut child);
-    wait_for_port(admin, &mut child);
-    let pid = child.id();
-    let _gateway = Proc { child, log };
+    let _gateway = run_gateway(&path, dir.path(), &[listen, admin]);
+    let pid = _gateway.child.id();
 
     for _ in 0..3 {
         assert_eq!(request(listen, "GET", "/", &[]).status, 200);

@@ -148,6 +148,45 @@ impl Gateway {
     }
 }
 
+/// Runs the gateway on the config file at `config` as it is (no address rewriting), logging
+/// into `dir`, and waits until each of `addresses` accepts connections.
+pub fn run_gateway(config: &Path, dir: &Path, addresses: &[SocketAddr]) -> Proc {
+    let log = dir.join("gateway.log");
+    let mut child = spawn_logged(
+        &["run", "--config", config.to_str().expect("utf-8 path")],
+        &log,
+        dir,
+    );
+    for addr in addresses {
+        wait_for_port(*addr, &mut child);
+    }
+    Proc { child, log }
+}
+
+/// A token for the lab (demo key, issuer and audience) with `version` as its claim, minted by
+/// `switchyard token`.
+pub fn lab_token_cli(version: &str) -> String {
+    let out = run_cli(&[
+        "token",
+        "--key",
+        "conf/demo/jwt-demo-key.pem",
+        "--kid",
+        "versioned-routing-key",
+        "--iss",
+        "versioned-routing-lab",
+        "--aud",
+        "public-api",
+        "--claim",
+        &format!("version={version}"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Runs `switchyard` with `args` to completion.
 pub fn run_cli(args: &[&str]) -> Output {
     Command::new(BIN)
