@@ -219,13 +219,14 @@ impl ProxyHttp for Gateway {
     }
 
     /// Runs on pingora's per-attempt copy of the request, after hop-by-hop headers are removed.
+    /// The client address is the one `request_filter` recorded.
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<()> {
-        if let Some(ip) = client_ip(session) {
+        if let Some(ip) = ctx.client_ip {
             let ip = ip.to_string();
             let value = match upstream_request.headers.get(FORWARDED_FOR) {
                 Some(prior) if !prior.is_empty() => {
@@ -294,7 +295,7 @@ impl ProxyHttp for Gateway {
         // pingora 0.9 closes the client connection after a failure past peer selection, so say
         // so (`connection: close`) rather than advertise a keep-alive that will not happen.
         session.set_keepalive(None);
-        let response = failure.response(ctx.state.route(), &ctx.pipeline);
+        let response = failure.response(ctx.state.route());
         let filters = ctx.listener().chain.response_filters();
         let written = respond::send(session, &response, filters, ctx.client_ip, &ctx.state).await;
         if let Err(err) = &written {

@@ -4,8 +4,6 @@ use http::StatusCode;
 use pingora::{Error, ErrorSource, ErrorType};
 use switchyard_filters::{LocalResponse, RouteTarget};
 
-use crate::pipeline::Pipeline;
-
 /// The kinds of failure a client can be told about, each with its own status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -111,9 +109,9 @@ impl Failure {
     }
 
     /// The JSON error body, naming route and backend when the request got that far.
-    pub fn response(self, route: Option<&RouteTarget>, pipeline: &Pipeline) -> LocalResponse {
+    pub fn response(self, route: Option<&RouteTarget>) -> LocalResponse {
         let status = self.status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let backend = route.map(|r| &*pipeline.backends[r.backend.index].name);
+        let backend = route.map(|r| &*r.backend.name);
         let (code, message) = self.code_and_message(backend.unwrap_or("-"));
         let mut body = serde_json::json!({ "error": code, "message": message });
         if let Some(route) = route {
