@@ -45,12 +45,30 @@ impl Admin {
             ready &= up;
             listeners.insert(l.name.to_string(), Value::Bool(up));
         }
+        // Filters that cannot serve yet (a provider without signing keys).
+        let waiting: Vec<String> = pipeline
+            .listeners
+            .iter()
+            .flat_map(|l| {
+                let chain = &l.chain;
+                chain
+                    .request_filters()
+                    .iter()
+                    .chain(chain.response_filters())
+                    .flat_map(|f| f.waiting_for())
+                    .map(move |why| format!("listener {}: {why}", l.name))
+            })
+            .collect();
+        ready &= waiting.is_empty();
         let status = if ready {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
-        (status, json!({ "ready": ready, "listeners": listeners }))
+        (
+            status,
+            json!({ "ready": ready, "listeners": listeners, "waiting_for": waiting }),
+        )
     }
 
     fn effective_config(&self) -> Value {

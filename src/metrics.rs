@@ -14,7 +14,7 @@ use prometheus::{
     Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
-use switchyard_filters::CounterSample;
+use switchyard_filters::{MetricKind, MetricSample};
 
 use crate::pipeline::Pipeline;
 
@@ -101,7 +101,7 @@ impl Metrics {
         })
     }
 
-    /// The text exposition: the server's metrics, then the counters each filter keeps
+    /// The text exposition: the server's metrics, then the metrics each filter keeps
     /// (`switchyard_jwt_authn_total`, `switchyard_transformation_header_drops_total`, ...),
     /// labelled with their listener.
     pub fn render(&self, pipeline: &ArcSwap<Pipeline>) -> String {
@@ -112,7 +112,7 @@ impl Metrics {
         // Holding the lock keeps a concurrent reload from being seen half done.
         let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
         let mut series = retired.clone();
-        filter_counters(&pipeline.load(), &mut series);
+        filter_metrics(&pipeline.load(), &mut series, true);
         drop(retired);
         render_series(&series, &mut out);
         out
@@ -124,17 +124,20 @@ impl Metrics {
     pub fn swap_pipeline(&self, shared: &ArcSwap<Pipeline>, new: Arc<Pipeline>) {
         let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
         let old = shared.swap(new);
-        filter_counters(&old, &mut retired);
+        filter_metrics(&old, &mut retired, false);
     }
 }
 
-/// A filter counter series: metric name and its rendered labels.
+/// A filter metric series: metric name and its rendered labels.
 type SeriesKey = (&'static str, String);
-/// Its help text and value.
-type Series = BTreeMap<SeriesKey, (&'static str, u64)>;
+/// Its help text, kind and value.
+type Series = BTreeMap<SeriesKey, (&'static str, MetricKind, u64)>;
 
-/// The filters' counters, summed per series (two filters of one kind in one listener add up).
-fn filter_counters(pipeline: &Pipeline, into: &mut Series) {
+/// The filters' metrics by series. Per-filter counters add up (two filters of one kind in
+/// one listener); shared counters and gauges, which every filter sharing the state reports
+/// alike, take the largest value. Only per-filter counters are kept when a pipeline retires
+/// (`live` false): the rest belongs to state that lives on, or ends, without it.
+fn filter_metrics(pipeline: &Pipeline, into: &mut Series, live: bool) {
     for listener in &pipeline.listeners {
         let chain = &listener.chain;
         let filters = chain
@@ -142,18 +145,26 @@ fn filter_counters(pipeline: &Pipeline, into: &mut Series) {
             .iter()
             .chain(chain.response_filters());
         for filter in filters {
-            for CounterSample {
+            for MetricSample {
                 name,
                 help,
+                kind,
                 labels,
                 value,
-            } in filter.counters()
+            } in filter.metrics()
             {
+                if !live && kind != MetricKind::Counter {
+                    continue;
+                }
                 let mut series = format!("listener=\"{}\"", escape(&listener.name));
                 for (k, v) in &labels {
                     let _ = write!(series, ",{k}=\"{}\"", escape(v));
                 }
-                into.entry((name, series)).or_insert((help, 0)).1 += value;
+                let entry = into.entry((name, series)).or_insert((help, kind, 0));
+                match kind {
+                    MetricKind::Counter => entry.2 += value,
+                    MetricKind::SharedCounter | MetricKind::Gauge => entry.2 = entry.2.max(value),
+                }
             }
         }
     }
@@ -162,11 +173,15 @@ fn filter_counters(pipeline: &Pipeline, into: &mut Series) {
 /// Appends the series, one HELP/TYPE header per family.
 fn render_series(series: &Series, out: &mut String) {
     let mut current = None;
-    for ((name, labels), (help, value)) in series {
+    for ((name, labels), (help, kind, value)) in series {
         if current != Some(*name) {
             current = Some(*name);
+            let kind = match kind {
+                MetricKind::Counter | MetricKind::SharedCounter => "counter",
+                MetricKind::Gauge => "gauge",
+            };
             let _ = writeln!(out, "# HELP switchyard_{name} {help}");
-            let _ = writeln!(out, "# TYPE switchyard_{name} counter");
+            let _ = writeln!(out, "# TYPE switchyard_{name} {kind}");
         }
         let _ = writeln!(out, "switchyard_{name}{{{labels}}} {value}");
     }

@@ -85,20 +85,44 @@ pub trait Filter: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// The counters this filter keeps (its outcomes, its drops), read by the server when
-    /// `/metrics` is scraped. Label values come from config names and fixed reason codes,
-    /// never from requests. The default keeps none.
-    fn counters(&self) -> Vec<CounterSample> {
+    /// The metrics this filter keeps (its outcomes, its drops, the state of its key cache),
+    /// read by the server when `/metrics` is scraped. Label values come from config names and
+    /// fixed reason codes, never from requests. The default keeps none.
+    fn metrics(&self) -> Vec<MetricSample> {
+        Vec::new()
+    }
+
+    /// What this filter still waits for before it can serve every request it may see (signing
+    /// keys not fetched yet), one line each; empty when it is ready. `/readyz` reports the
+    /// gateway not ready while any filter waits. Cheap and non-blocking: it is called on every
+    /// probe. The default never waits.
+    fn waiting_for(&self) -> Vec<String> {
         Vec::new()
     }
 }
 
-/// One counter value a filter exposes, e.g. `jwt_authn_total{provider="lab",outcome="valid"}`.
+/// How the server treats a [`MetricSample`] across filters and reloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A count kept by this filter instance, starting at zero when it is built. The server
+    /// sums it over filters and carries it over reloads, so the exposed counter never goes
+    /// backwards.
+    Counter,
+    /// A count kept by state that outlives one filter (a key cache shared by the filters of
+    /// successive configs): already cumulative, so it is neither summed nor carried over.
+    /// Filters sharing the state report the same value; the server takes the largest.
+    SharedCounter,
+    /// A value at this moment (keys held, the time of the last fetch); the largest wins.
+    Gauge,
+}
+
+/// One metric value a filter exposes, e.g. `jwt_authn_total{provider="lab",outcome="valid"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CounterSample {
-    /// The metric name without the server's prefix, ending in `_total`.
+pub struct MetricSample {
+    /// The metric name without the server's prefix; counters end in `_total`.
     pub name: &'static str,
     pub help: &'static str,
+    pub kind: MetricKind,
     pub labels: Vec<(&'static str, String)>,
     pub value: u64,
 }

@@ -15,22 +15,26 @@
 //! This crate knows nothing of the server that drives it: it sees HTTP request and response
 //! headers and the few facts about the connection that [`RequestContext`] carries.
 
+mod background;
 mod context;
 mod filter;
 pub mod headers;
 mod registry;
 mod response;
+mod upstream;
 
 pub mod jwt_authn;
 pub mod router;
 pub mod transformation;
 
+pub use background::Background;
 pub use context::{
     BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
 };
-pub use filter::{CounterSample, Filter, Flow, Phase};
+pub use filter::{Filter, Flow, MetricKind, MetricSample, Phase};
 pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
 pub use response::LocalResponse;
+pub use upstream::{FetchError, FetchErrorKind, HttpClient, HttpResponse};
 
 /// Request and response header types, re-exported so that filter authors and the server agree on
 /// one definition.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::{BackendRef, Filter, Phase};
+use crate::{BackendRef, Background, Filter, HttpClient, Phase};
 
 /// A filter's config could not be turned into a filter.
 ///
@@ -42,6 +42,8 @@ impl FilterConfigError {
 #[derive(Clone, Copy)]
 pub struct BuildContext<'a> {
     backends: &'a [Arc<str>],
+    clients: &'a [Arc<dyn HttpClient>],
+    background: Option<&'a Background>,
     base_dir: &'a Path,
     phase: Option<Phase>,
 }
@@ -52,9 +54,35 @@ impl<'a> BuildContext<'a> {
     pub fn new(backends: &'a [Arc<str>], base_dir: &'a Path) -> Self {
         BuildContext {
             backends,
+            clients: &[],
+            background: None,
             base_dir,
             phase: None,
         }
+    }
+
+    /// The same context with an HTTP client per backend, in the order of `backends`.
+    pub fn with_clients(self, clients: &'a [Arc<dyn HttpClient>]) -> Self {
+        BuildContext { clients, ..self }
+    }
+
+    /// The same context for a running server, whose filters may work in the background.
+    pub fn with_background(self, background: &'a Background) -> Self {
+        BuildContext {
+            background: Some(background),
+            ..self
+        }
+    }
+
+    /// A client that fetches from `backend` over its connection settings (TLS included).
+    pub fn client(&self, backend: &BackendRef) -> Option<Arc<dyn HttpClient>> {
+        self.clients.get(backend.index).cloned()
+    }
+
+    /// The server's background runtime and shared state; `None` when the config is only being
+    /// checked or explained, where filters must not start background work.
+    pub fn background(&self) -> Option<&'a Background> {
+        self.background
     }
 
     /// The same context for a filter placed in `phase`.

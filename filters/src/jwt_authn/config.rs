@@ -16,6 +16,17 @@
 //!         audiences: [public-api]  # empty or absent: aud is not checked
 //!         jwks:
 //!           inline: '{"keys": [...]}'   # or file: demo/jwks.json (relative to the config)
+//!       - name: frontegg
+//!         issuer: https://acme.frontegg.com
+//!         jwks:
+//!           remote:                       # fetched through a backend, kept fresh
+//!             backend: frontegg-idp
+//!             path: /.well-known/jwks.json
+//!             default_refresh: 10m        # when the answer has no Cache-Control max-age
+//!             min_refresh: 30s            # max-age is clamped to [min_refresh, max_refresh]
+//!             max_refresh: 24h
+//!             fetch_timeout: 3s           # one fetch; also how long the very first request waits
+//!             unknown_kid_cooldown: 30s   # at most one refetch per this for an unknown kid
 //! ```
 
 use std::path::PathBuf;
@@ -111,8 +122,8 @@ pub struct ProviderConfig {
     pub jwks: JwksSource,
 }
 
-/// Where a provider's keys come from: exactly one of `inline` and `file`. (A struct rather
-/// than an enum: serde_yaml reads enums from YAML tags, not from one-key maps.)
+/// Where a provider's keys come from: exactly one of `inline`, `file` and `remote`. (A struct
+/// rather than an enum: serde_yaml reads enums from YAML tags, not from one-key maps.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwksSource {
@@ -122,4 +133,57 @@ pub struct JwksSource {
     /// A JWKS file, read at config load; relative paths start at the config file's folder.
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// A JWKS fetched from a backend and refreshed in the background.
+    #[serde(default)]
+    pub remote: Option<RemoteJwks>,
+}
+
+/// A JWKS published by the identity provider, fetched through a configured backend (which says
+/// whether the hop is TLS, and with which trust).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwks {
+    /// The backend the identity provider is reached through.
+    pub backend: String,
+    /// The path of the JWKS document on that backend (`/.well-known/jwks.json`).
+    pub path: String,
+    /// How long keys are kept before the next refresh when the answer carries no
+    /// `Cache-Control: max-age`.
+    #[serde(default = "default_refresh", with = "humantime_serde")]
+    pub default_refresh: Duration,
+    /// The shortest refresh interval, whatever max-age says: a `max-age=0` must not turn
+    /// into a fetch loop.
+    #[serde(default = "min_refresh", with = "humantime_serde")]
+    pub min_refresh: Duration,
+    /// The longest refresh interval, whatever max-age says: rotation is noticed at least
+    /// this often.
+    #[serde(default = "max_refresh", with = "humantime_serde")]
+    pub max_refresh: Duration,
+    /// The bound on one fetch, and on how long a request waits for the very first one.
+    #[serde(default = "fetch_timeout", with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// A token with an unknown `kid` triggers a refetch (the provider may have rotated) at
+    /// most once per this interval, so a flood of made-up kids cannot hammer the provider.
+    #[serde(default = "unknown_kid_cooldown", with = "humantime_serde")]
+    pub unknown_kid_cooldown: Duration,
+}
+
+fn default_refresh() -> Duration {
+    Duration::from_secs(600)
+}
+
+fn min_refresh() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn max_refresh() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn fetch_timeout() -> Duration {
+    Duration::from_secs(3)
+}
+
+fn unknown_kid_cooldown() -> Duration {
+    Duration::from_secs(30)
 }

@@ -39,40 +39,97 @@ pub enum JwksError {
     NoSigningKey,
 }
 
+/// A provider's keys at one moment: from the config, or one fetch of a published JWKS.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<VerifyingKey>,
+}
+
+impl KeySet {
+    pub fn keys(&self) -> &[VerifyingKey] {
+        &self.keys
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The key ids, `(no kid)` for a key without one, for logs and `check`.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| k.kid.clone().unwrap_or_else(|| "(no kid)".to_owned()))
+            .collect()
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Document {
     keys: Vec<serde_json::Value>,
 }
 
-/// Parses a JWKS document. Every key must be usable (an unusable key in a config is a mistake
-/// to report, not to skip), except encryption keys, which are skipped.
-pub fn parse(text: &str) -> Result<Vec<VerifyingKey>, JwksError> {
+/// Parses a JWKS document from the config. Every key must be usable (an unusable key in a
+/// config is a mistake to report, not to skip), except encryption keys, which are skipped.
+pub fn parse(text: &str) -> Result<KeySet, JwksError> {
+    let (keys, skipped) = parse_keys(text)?;
+    match skipped.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(keys),
+    }
+}
+
+/// Parses a JWKS document an identity provider publishes. A provider may list keys this
+/// gateway cannot use (another curve, an algorithm it refuses) next to the ones it signs with,
+/// so unusable keys are skipped and returned for logging; the document is rejected only when
+/// it is not a JWKS or holds no usable signing key.
+pub fn parse_published(text: &str) -> Result<(KeySet, Vec<JwksError>), JwksError> {
+    parse_keys(text)
+}
+
+fn parse_keys(text: &str) -> Result<(KeySet, Vec<JwksError>), JwksError> {
     let doc: Document =
         serde_json::from_str(text).map_err(|e| JwksError::Document(e.to_string()))?;
     let mut keys = Vec::with_capacity(doc.keys.len());
+    let mut skipped = Vec::new();
     for (index, raw) in doc.keys.into_iter().enumerate() {
-        let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
-        let key_error = |message: String| JwksError::Key {
-            index,
-            kid: kid.clone(),
-            message,
-        };
-        let jwk: Jwk = serde_json::from_value(raw).map_err(|e| key_error(e.to_string()))?;
-        if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-            continue;
+        match parse_key(index, raw) {
+            Ok(Some(key)) => keys.push(key),
+            Ok(None) => {}
+            Err(e) => skipped.push(e),
         }
-        let alg = pinned_algorithm(&jwk).map_err(key_error)?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|e| key_error(e.to_string()))?;
-        keys.push(VerifyingKey {
-            kid: jwk.common.key_id.clone(),
-            alg,
-            key,
-        });
     }
     if keys.is_empty() {
-        return Err(JwksError::NoSigningKey);
+        return Err(skipped
+            .into_iter()
+            .next()
+            .unwrap_or(JwksError::NoSigningKey));
     }
-    Ok(keys)
+    Ok((KeySet { keys }, skipped))
+}
+
+/// One key: `None` for an encryption key, which has no place in verification.
+fn parse_key(index: usize, raw: serde_json::Value) -> Result<Option<VerifyingKey>, JwksError> {
+    let kid = raw.get("kid").and_then(|k| k.as_str()).map(str::to_owned);
+    let key_error = |message: String| JwksError::Key {
+        index,
+        kid: kid.clone(),
+        message,
+    };
+    let jwk: Jwk = serde_json::from_value(raw).map_err(|e| key_error(e.to_string()))?;
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return Ok(None);
+    }
+    let alg = pinned_algorithm(&jwk).map_err(key_error)?;
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| key_error(e.to_string()))?;
+    Ok(Some(VerifyingKey {
+        kid: jwk.common.key_id.clone(),
+        alg,
+        key,
+    }))
 }
 
 /// The one algorithm a key verifies: its `alg` when given (checked against its type), else

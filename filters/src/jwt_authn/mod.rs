@@ -23,6 +23,14 @@
 //!   configured); `exp` is required unless `require_exp: false`; `nbf` is honoured; both with
 //!   `clock_skew` (default 60 s) of leeway.
 //!
+//! # Keys
+//! Each provider's keys come from an `inline` JWKS, a `file`, or a `remote` JWKS fetched
+//! through a configured backend (so the hop to the identity provider gets that backend's TLS
+//! settings) and kept fresh in the background: refreshed by the answer's `Cache-Control:
+//! max-age` within configured bounds, refetched (rate-limited) when a token names an unknown
+//! `kid`, and kept when a refresh fails. `key_cache.rs` tells the whole story. Until a remote
+//! provider's first fetch succeeds, `/readyz` says not ready and names it.
+//!
 //! # Rejection
 //! 401 with `WWW-Authenticate: Bearer realm="...", error="invalid_token",
 //! error_description="..."` and `{"error": "invalid_token", "reason": "...", "message": "..."}`.
@@ -30,19 +38,32 @@
 //! wrong audience is also 401: the token was not issued for this API, which is an invalid token
 //! here rather than a lack of scope (403). The token itself is never echoed.
 //!
+//! A token for a remote provider whose keys were never fetched (the provider down since
+//! start) is answered 503 with `Retry-After: 5` and reason `keys_unavailable` in `strict`
+//! and `optional` mode: the token may be good, and a 401 would make the client discard it for
+//! the gateway's failure. Requests without a token are not affected.
+//!
 //! # Files
 //! - `config.rs`: the YAML shape.
 //! - `extract.rs`: finding the token in a header or query parameter, and removing it.
 //! - `jwks.rs`: JWKS documents into keys pinned to one algorithm each.
+//! - `fetch.rs`: one fetch of a published JWKS, and its `Cache-Control: max-age`.
+//! - `key_cache.rs`: where a provider's keys come from; the remote cache, its refresh task,
+//!   its rate limit, its metrics.
 //! - `verify.rs`: provider and key selection, signature and claim checks.
-//! - `rejection.rs`: reasons and the 401 they produce.
+//! - `rejection.rs`: reasons and the 401 (or 503) they produce.
 //! - `stats.rs`: outcome counters by provider and reason.
 //! - `tests.rs`: the filter end to end on real signed tokens.
+//! - `remote_tests.rs`: the remote cache against a scripted provider on a paused clock.
 
 mod config;
 mod extract;
+mod fetch;
 mod jwks;
+mod key_cache;
 mod rejection;
+#[cfg(test)]
+mod remote_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -52,14 +73,16 @@ use std::sync::{Arc, Once};
 
 use async_trait::async_trait;
 
-pub use config::{JwksSource, JwtAuthnConfig, Mode, ProviderConfig, TokenSourceConfig};
+pub use config::{JwksSource, JwtAuthnConfig, Mode, ProviderConfig, RemoteJwks, TokenSourceConfig};
 pub use extract::{Found, TokenSource};
-pub use jwks::{parse as parse_jwks, JwksError, VerifyingKey};
+pub use fetch::max_age;
+pub use jwks::{parse as parse_jwks, JwksError, KeySet, VerifyingKey};
+pub use key_cache::{KeySource, RefreshPolicy, RemoteKeys};
 pub use rejection::Reason;
-pub use verify::{ClaimRules, Provider, Verifier, MAX_TOKEN_LEN};
+pub use verify::{ClaimRules, Judged, Provider, Verifier, MAX_TOKEN_LEN};
 
 use crate::{
-    BuildContext, CounterSample, Filter, FilterConfigError, FilterFactory, Flow, Phase,
+    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricSample, Phase,
     RequestContext, VerifiedJwt,
 };
 
@@ -126,27 +149,7 @@ impl JwtAuthn {
                     ),
                 ));
             }
-            let (text, field) = match (&p.jwks.inline, &p.jwks.file) {
-                (Some(text), None) => (text.clone(), format!("{at}.jwks.inline")),
-                (None, Some(path)) => {
-                    let resolved = ctx.resolve_path(path);
-                    let text = std::fs::read_to_string(&resolved).map_err(|e| {
-                        FilterConfigError::new(
-                            format!("{at}.jwks.file"),
-                            format!("cannot read {}: {e}", resolved.display()),
-                        )
-                    })?;
-                    (text, format!("{at}.jwks.file"))
-                }
-                _ => {
-                    return Err(FilterConfigError::new(
-                        format!("{at}.jwks"),
-                        "give exactly one of `inline` and `file`",
-                    ))
-                }
-            };
-            let keys =
-                jwks::parse(&text).map_err(|e| FilterConfigError::new(field, e.to_string()))?;
+            let keys = key_source(&p.jwks, &format!("{at}.jwks"), ctx)?;
             providers.push(Provider::new(&p.name, &p.issuer, &p.audiences, keys, rules));
         }
         let stats = stats::OutcomeCounters::new(providers.len());
@@ -171,12 +174,99 @@ impl JwtAuthn {
         match self.source.find(ctx.request()) {
             Found::Nothing => None,
             Found::Malformed => Some((None, Err(Reason::Malformed))),
-            Found::Token(token) => Some(match self.verifier.verify(&token) {
-                Ok((provider, jwt)) => (Some(provider), Ok(Arc::new(jwt))),
-                Err((provider, reason)) => (provider, Err(reason)),
-            }),
+            Found::Token(token) => Some(outcome(self.verifier.verify_now(&token))),
         }
     }
+
+    /// [`judge`](Self::judge) on the request path, where remote keys may be waited for.
+    async fn judge_waiting(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
+        match self.source.find(ctx.request()) {
+            Found::Nothing => None,
+            Found::Malformed => Some((None, Err(Reason::Malformed))),
+            Found::Token(token) => Some(outcome(self.verifier.verify(&token).await)),
+        }
+    }
+}
+
+fn outcome(judged: Judged) -> (Option<usize>, Outcome) {
+    match judged {
+        Ok((provider, jwt)) => (Some(provider), Ok(Arc::new(jwt))),
+        Err((provider, reason)) => (provider, Err(reason)),
+    }
+}
+
+/// Where a provider's keys come from, checked and loaded (or, for `remote`, started).
+fn key_source(
+    jwks: &JwksSource,
+    at: &str,
+    ctx: &BuildContext<'_>,
+) -> Result<KeySource, FilterConfigError> {
+    let fixed = |text: &str, field: String| {
+        jwks::parse(text)
+            .map(|keys| KeySource::Fixed(Arc::new(keys)))
+            .map_err(|e| FilterConfigError::new(field, e.to_string()))
+    };
+    match (&jwks.inline, &jwks.file, &jwks.remote) {
+        (Some(text), None, None) => fixed(text, format!("{at}.inline")),
+        (None, Some(path), None) => {
+            let resolved = ctx.resolve_path(path);
+            let text = std::fs::read_to_string(&resolved).map_err(|e| {
+                FilterConfigError::new(
+                    format!("{at}.file"),
+                    format!("cannot read {}: {e}", resolved.display()),
+                )
+            })?;
+            fixed(&text, format!("{at}.file"))
+        }
+        (None, None, Some(remote)) => remote_source(remote, &format!("{at}.remote"), ctx),
+        _ => Err(FilterConfigError::new(
+            at,
+            "give exactly one of `inline`, `file` and `remote`",
+        )),
+    }
+}
+
+fn remote_source(
+    remote: &RemoteJwks,
+    at: &str,
+    ctx: &BuildContext<'_>,
+) -> Result<KeySource, FilterConfigError> {
+    let backend = ctx.backend(&remote.backend).ok_or_else(|| {
+        let known: Vec<&str> = ctx.backend_names().collect();
+        FilterConfigError::new(
+            format!("{at}.backend"),
+            format!(
+                "unknown backend `{}` (backends: {})",
+                remote.backend,
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        )
+    })?;
+    if !remote.path.starts_with('/')
+        || http::uri::PathAndQuery::from_maybe_shared(remote.path.clone()).is_err()
+    {
+        return Err(FilterConfigError::new(
+            format!("{at}.path"),
+            format!("`{}` is not an absolute request path", remote.path),
+        ));
+    }
+    let policy = RefreshPolicy::from_config(remote)
+        .map_err(|(field, message)| FilterConfigError::new(format!("{at}.{field}"), message))?;
+    let (Some(background), Some(client)) = (ctx.background(), ctx.client(&backend)) else {
+        return Ok(KeySource::Offline {
+            backend: remote.backend.clone(),
+            path: remote.path.clone(),
+        });
+    };
+    let key = RemoteKeys::shared_key(&*client, &remote.path, &policy);
+    let path = remote.path.clone();
+    Ok(KeySource::Remote(background.shared(&key, || {
+        RemoteKeys::start(client, path, policy, background)
+    })))
 }
 
 /// jsonwebtoken needs a process-wide crypto provider; installing one explicitly avoids a panic
@@ -196,7 +286,7 @@ impl Filter for JwtAuthn {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
-        let judged = self.judge(ctx);
+        let judged = self.judge_waiting(ctx).await;
         match &judged {
             None => self.stats.record(None, Err(Reason::Missing)),
             Some((provider, outcome)) => self
@@ -255,9 +345,26 @@ impl Filter for JwtAuthn {
         lines
     }
 
-    fn counters(&self) -> Vec<CounterSample> {
-        let names: Vec<&str> = self.verifier.providers().iter().map(|p| p.name()).collect();
-        self.stats.samples(&names)
+    fn metrics(&self) -> Vec<MetricSample> {
+        let providers = self.verifier.providers();
+        let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
+        let mut samples = self.stats.samples(&names);
+        for p in providers {
+            p.keys().metrics(p.name(), &mut samples);
+        }
+        samples
+    }
+
+    fn waiting_for(&self) -> Vec<String> {
+        self.verifier
+            .providers()
+            .iter()
+            .filter_map(|p| {
+                p.keys()
+                    .waiting_for()
+                    .map(|why| format!("jwt_authn provider {}: {why}", p.name()))
+            })
+            .collect()
     }
 
     fn describe(&self) -> Vec<String> {

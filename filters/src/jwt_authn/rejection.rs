@@ -1,6 +1,6 @@
 //! Why a token was not accepted, and the 401 that says so (RFC 6750).
 
-use http::header::WWW_AUTHENTICATE;
+use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, StatusCode};
 
 use crate::LocalResponse;
@@ -24,11 +24,14 @@ pub enum Reason {
     WrongAudience,
     /// A claim the provider requires (`exp`, `iss`, `aud`) is absent.
     MissingClaim(&'static str),
+    /// The provider's keys could not be fetched (yet): the token cannot be judged, which is
+    /// the gateway's failure, not the client's.
+    KeysUnavailable,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (for counters).
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::Missing,
         Reason::Malformed,
         Reason::AlgorithmNotAllowed,
@@ -39,6 +42,7 @@ impl Reason {
         Reason::WrongIssuer,
         Reason::WrongAudience,
         Reason::MissingClaim("exp"),
+        Reason::KeysUnavailable,
     ];
 
     /// The position of this reason in [`Reason::ALL`] (all missing claims share one).
@@ -54,6 +58,7 @@ impl Reason {
             Reason::WrongIssuer => 7,
             Reason::WrongAudience => 8,
             Reason::MissingClaim(_) => 9,
+            Reason::KeysUnavailable => 10,
         }
     }
 
@@ -70,6 +75,7 @@ impl Reason {
             Reason::WrongIssuer => "wrong_issuer",
             Reason::WrongAudience => "wrong_audience",
             Reason::MissingClaim(_) => "missing_claim",
+            Reason::KeysUnavailable => "keys_unavailable",
         }
     }
 
@@ -89,12 +95,26 @@ impl Reason {
             Reason::MissingClaim("iss") => "the token has no iss claim",
             Reason::MissingClaim("aud") => "the token has no aud claim",
             Reason::MissingClaim(_) => "the token lacks a required claim",
+            Reason::KeysUnavailable => "signing keys unavailable",
         }
     }
 
-    /// The 401 for this reason. A missing token gets a bare challenge (RFC 6750 §3.1: no
-    /// `error` when the request had no authentication); an invalid one says why.
+    /// The answer for this reason: a 401 for the client's token, a 503 for the gateway's keys.
+    ///
+    /// A missing token gets a bare challenge (RFC 6750 §3.1: no `error` when the request had no
+    /// authentication); an invalid one says why. Unavailable keys are a 503 with
+    /// `Retry-After`, not a 401: the token may be perfectly good, and a 401 would tell the
+    /// client to throw it away (or its user to log in again) for the gateway's failure.
     pub fn response(self, realm: &str) -> LocalResponse {
+        if self == Reason::KeysUnavailable {
+            let body = serde_json::json!({
+                "error": "temporarily_unavailable",
+                "reason": self.code(),
+                "message": "signing keys unavailable: the token cannot be verified now; retry later",
+            });
+            return LocalResponse::json(StatusCode::SERVICE_UNAVAILABLE, &body)
+                .with_header(RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         let (challenge, body) = match self {
             Reason::Missing => (
                 format!("Bearer realm=\"{realm}\""),

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::rejection::Reason;
-use crate::CounterSample;
+use crate::{MetricKind, MetricSample};
 
 const OUTCOMES: usize = Reason::ALL.len() + 1;
 const VALID: usize = Reason::ALL.len();
@@ -36,7 +36,7 @@ impl OutcomeCounters {
     }
 
     /// Non-zero counters, labelled with `names` (the providers, in order).
-    pub fn samples(&self, names: &[&str]) -> Vec<CounterSample> {
+    pub fn samples(&self, names: &[&str]) -> Vec<MetricSample> {
         let mut out = Vec::new();
         for (row, counts) in self.rows.iter().enumerate() {
             let provider = names.get(row).copied().unwrap_or("none");
@@ -50,9 +50,10 @@ impl OutcomeCounters {
                 } else {
                     Reason::ALL[column].code()
                 };
-                out.push(CounterSample {
+                out.push(MetricSample {
                     name: "jwt_authn_total",
                     help: "Requests seen by jwt_authn, by provider and outcome.",
+                    kind: MetricKind::Counter,
                     labels: vec![
                         ("provider", provider.to_owned()),
                         ("outcome", outcome.to_owned()),

@@ -11,21 +11,21 @@ use super::*;
 use crate::{RequestHeader, RequestState};
 
 const JWKS: &str = include_str!("../../../tests/keys/jwks.json");
-const RSA: &[u8] = include_bytes!("../../../tests/keys/rsa.pem");
-const RSA_OTHER: &[u8] = include_bytes!("../../../tests/keys/rsa-other.pem");
-const EC256: &[u8] = include_bytes!("../../../tests/keys/ec256.pem");
+pub(super) const RSA: &[u8] = include_bytes!("../../../tests/keys/rsa.pem");
+pub(super) const RSA_OTHER: &[u8] = include_bytes!("../../../tests/keys/rsa-other.pem");
+pub(super) const EC256: &[u8] = include_bytes!("../../../tests/keys/ec256.pem");
 const EC384: &[u8] = include_bytes!("../../../tests/keys/ec384.pem");
 const ED25519: &[u8] = include_bytes!("../../../tests/keys/ed25519.pem");
 
-const ISS: &str = "https://idp.test";
-const AUD: &str = "public-api";
+pub(super) const ISS: &str = "https://idp.test";
+pub(super) const AUD: &str = "public-api";
 
 fn now() -> i64 {
     jsonwebtoken::get_current_timestamp() as i64
 }
 
 /// The test JWKS reduced to the keys with these kids.
-fn jwks_with(kids: &[&str]) -> String {
+pub(super) fn jwks_with(kids: &[&str]) -> String {
     let all: Value = serde_json::from_str(JWKS).expect("test jwks");
     let keys: Vec<Value> = all["keys"]
         .as_array()
@@ -53,7 +53,7 @@ fn filter(mode: &str, kids: &[&str]) -> JwtAuthn {
     .expect("filter builds")
 }
 
-fn claims(extra: Value) -> Value {
+pub(super) fn claims(extra: Value) -> Value {
     let mut c = json!({ "iss": ISS, "aud": AUD, "exp": now() + 600, "version": "v2" });
     if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -67,7 +67,7 @@ fn claims(extra: Value) -> Value {
     c
 }
 
-fn sign(alg: Algorithm, pem: &[u8], kid: Option<&str>, claims: &Value) -> String {
+pub(super) fn sign(alg: Algorithm, pem: &[u8], kid: Option<&str>, claims: &Value) -> String {
     let key = match alg {
         Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
         Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
@@ -85,7 +85,7 @@ fn b64(data: &[u8]) -> String {
 }
 
 /// Runs the filter on a request with `authorization: Bearer token` (or none).
-async fn run(f: &JwtAuthn, token: Option<&str>) -> (Flow, RequestHeader, RequestState) {
+pub(super) async fn run(f: &JwtAuthn, token: Option<&str>) -> (Flow, RequestHeader, RequestState) {
     let mut req = RequestHeader::build("GET", b"/", None).expect("request");
     if let Some(t) = token {
         req.insert_header("authorization", format!("Bearer {t}"))
@@ -460,6 +460,24 @@ fn config_errors_point_at_the_field() {
     let e = build("providers: [{ name: a, issuer: i, jwks: {} }]");
     assert_eq!(e.path, "providers[0].jwks");
 
+    let e = build(
+        "providers: [{ name: a, issuer: i, jwks: { file: j.json, remote: { backend: b, path: / } } }]",
+    );
+    assert_eq!(e.path, "providers[0].jwks");
+    assert!(e.message.contains("exactly one"), "{e}");
+
+    let e =
+        build("providers: [{ name: a, issuer: i, jwks: { remote: { backend: idp, path: /j } } }]");
+    assert_eq!(e.path, "providers[0].jwks.remote.backend");
+    assert!(
+        e.message.contains("unknown backend `idp` (backends: none)"),
+        "{e}"
+    );
+
+    let e = build("providers: [{ name: a, issuer: i, jwks: { remote: { backend: idp } } }]");
+    assert_eq!(e.path, "providers[0].jwks.remote");
+    assert!(e.message.contains("missing field `path`"), "{e}");
+
     let e = build("mode: lenient\nproviders: []");
     assert_eq!(e.path, "mode");
 
@@ -472,6 +490,28 @@ fn config_errors_point_at_the_field() {
     ));
     assert_eq!(e.path, "realm");
 
+    // Remote sources check their backend, path and timings.
+    let idp: [Arc<str>; 1] = [Arc::from("idp")];
+    let remote = |remote: &str| {
+        let yaml =
+            format!("providers: [{{ name: a, issuer: i, jwks: {{ remote: {{ {remote} }} }} }}]");
+        let config: JwtAuthnConfig = serde_yaml::from_str(&yaml).expect("parses");
+        match JwtAuthn::build(&config, &BuildContext::new(&idp, Path::new("."))) {
+            Ok(_) => panic!("accepted: {remote}"),
+            Err(e) => e,
+        }
+    };
+    let e = remote("backend: idp, path: 'jwks.json'");
+    assert_eq!(e.path, "providers[0].jwks.remote.path");
+    let e = remote("backend: idp, path: '/a b'");
+    assert_eq!(e.path, "providers[0].jwks.remote.path");
+    let e = remote("backend: idp, path: /j, min_refresh: 5m, max_refresh: 1m");
+    assert_eq!(e.path, "providers[0].jwks.remote.max_refresh");
+    let e = remote("backend: idp, path: /j, min_refresh: 0s");
+    assert_eq!(e.path, "providers[0].jwks.remote.min_refresh");
+    let e = remote("backend: idp, path: /j, fetch_timeout: 0s");
+    assert_eq!(e.path, "providers[0].jwks.remote.fetch_timeout");
+
     let mismatched =
         r#"{"keys":[{"kty":"EC","crv":"P-256","alg":"RS256","kid":"x","x":"AA","y":"AA"}]}"#;
     let e = build(&format!(
@@ -483,7 +523,7 @@ fn config_errors_point_at_the_field() {
 #[test]
 fn encryption_keys_are_skipped_and_algorithms_pinned() {
     let keys = parse_jwks(&jwks_with(&["rsa-no-alg", "es384", "eddsa"])).expect("parses");
-    let algs: Vec<_> = keys.iter().map(|k| k.alg).collect();
+    let algs: Vec<_> = keys.keys().iter().map(|k| k.alg).collect();
     assert_eq!(algs, [Algorithm::RS256, Algorithm::ES384, Algorithm::EdDSA]);
     let mut doc: Value = serde_json::from_str(&jwks_with(&["rs256"])).expect("json");
     doc["keys"][0]["use"] = json!("enc");

@@ -8,7 +8,8 @@ use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 
-use super::jwks::VerifyingKey;
+use super::jwks::{KeySet, VerifyingKey};
+use super::key_cache::KeySource;
 use super::rejection::Reason;
 use crate::VerifiedJwt;
 
@@ -23,40 +24,47 @@ pub struct ClaimRules {
     pub require_exp: bool,
 }
 
-/// One key of one provider, with the validation its tokens must pass.
-struct ProviderKey {
-    key: VerifyingKey,
-    validation: Validation,
-}
-
-/// An issuer, its audiences and its keys.
+/// An issuer, its audiences and where its keys come from.
 pub struct Provider {
     name: Arc<str>,
     issuer: String,
     audiences: Vec<String>,
-    keys: Vec<ProviderKey>,
+    keys: KeySource,
+    /// The validation for tokens of each algorithm a key may be pinned to, built once.
+    validations: Vec<(Algorithm, Validation)>,
 }
+
+/// Every algorithm a key can be pinned to (see `jwks.rs`).
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
 
 impl Provider {
     pub fn new(
         name: &str,
         issuer: &str,
         audiences: &[String],
-        keys: Vec<VerifyingKey>,
+        keys: KeySource,
         rules: ClaimRules,
     ) -> Self {
-        let keys = keys
-            .into_iter()
-            .map(|key| {
-                let validation = validation_for(&key, issuer, audiences, rules);
-                ProviderKey { key, validation }
-            })
+        let validations = ALGORITHMS
+            .iter()
+            .map(|&alg| (alg, validation_for(alg, issuer, audiences, rules)))
             .collect();
         Provider {
             name: Arc::from(name),
             issuer: issuer.to_owned(),
             audiences: audiences.to_vec(),
             keys,
+            validations,
         }
     }
 
@@ -64,60 +72,65 @@ impl Provider {
         &self.name
     }
 
+    pub fn keys(&self) -> &KeySource {
+        &self.keys
+    }
+
     pub fn describe(&self) -> String {
-        let kids: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| {
-                format!(
-                    "{} {:?}",
-                    k.key.kid.as_deref().unwrap_or("(no kid)"),
-                    k.key.alg
-                )
-            })
-            .collect();
         format!(
-            "provider {}: issuer {}, audiences [{}], keys [{}]",
+            "provider {}: issuer {}, audiences [{}], {}",
             self.name,
             self.issuer,
             self.audiences.join(", "),
-            kids.join(", ")
+            self.keys.describe()
         )
     }
 
-    /// The key for a token, by `kid`; without a `kid`, the one key of the token's algorithm.
-    fn key_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<&ProviderKey, Reason> {
-        let key = match kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.key.kid.as_deref() == Some(kid))
-                .ok_or(Reason::UnknownKey)?,
-            None => {
-                let mut candidates = self.keys.iter().filter(|k| k.key.alg == alg);
-                match (candidates.next(), candidates.next()) {
-                    (Some(only), None) => only,
-                    (Some(_), Some(_)) => return Err(Reason::UnknownKey),
-                    (None, _) if self.keys.is_empty() => return Err(Reason::UnknownKey),
-                    (None, _) => return Err(Reason::AlgorithmNotAllowed),
-                }
-            }
-        };
-        // The algorithm is the key's, never the token's choice.
-        if key.key.alg != alg {
-            return Err(Reason::AlgorithmNotAllowed);
-        }
-        Ok(key)
+    fn validation(&self, alg: Algorithm) -> Option<&Validation> {
+        self.validations
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, v)| v)
     }
 }
 
+/// The key in `keys` for a token, by `kid`; without a `kid`, the one key of the token's
+/// algorithm.
+fn key_for<'k>(
+    keys: &'k KeySet,
+    kid: Option<&str>,
+    alg: Algorithm,
+) -> Result<&'k VerifyingKey, Reason> {
+    let key = match kid {
+        Some(kid) => keys
+            .keys()
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid))
+            .ok_or(Reason::UnknownKey)?,
+        None => {
+            let mut candidates = keys.keys().iter().filter(|k| k.alg == alg);
+            match (candidates.next(), candidates.next()) {
+                (Some(only), None) => only,
+                (Some(_), Some(_)) => return Err(Reason::UnknownKey),
+                (None, _) if keys.is_empty() => return Err(Reason::UnknownKey),
+                (None, _) => return Err(Reason::AlgorithmNotAllowed),
+            }
+        }
+    };
+    // The algorithm is the key's, never the token's choice.
+    if key.alg != alg {
+        return Err(Reason::AlgorithmNotAllowed);
+    }
+    Ok(key)
+}
+
 fn validation_for(
-    key: &VerifyingKey,
+    alg: Algorithm,
     issuer: &str,
     audiences: &[String],
     rules: ClaimRules,
 ) -> Validation {
-    let mut v = Validation::new(key.alg);
+    let mut v = Validation::new(alg);
     v.leeway = rules.clock_skew.as_secs();
     v.validate_exp = rules.require_exp;
     // jsonwebtoken leaves nbf unchecked by default.
@@ -157,9 +170,43 @@ impl Verifier {
         &self.providers
     }
 
-    /// Verifies `token` and returns its claims, or why it is not acceptable together with the
-    /// index of the provider that judged it (`None` when no provider could be chosen).
-    pub fn verify(&self, token: &str) -> Result<(usize, VerifiedJwt), (Option<usize>, Reason)> {
+    /// Verifies `token` against the keys held now, and returns its claims, or why it is not
+    /// acceptable together with the index of the provider that judged it (`None` when no
+    /// provider could be chosen). Never waits: for `switchyard explain` and tests.
+    pub fn verify_now(&self, token: &str) -> Judged {
+        let selected = self.select(token)?;
+        let provider = &self.providers[selected.provider];
+        let keys = provider
+            .keys
+            .current()
+            .ok_or((Some(selected.provider), Reason::KeysUnavailable))?;
+        self.check(&selected, &keys)
+    }
+
+    /// [`verify_now`](Self::verify_now) for the request path: before a remote provider's
+    /// first fetch it waits for it (bounded), and a `kid` missing from a remote set asks for a
+    /// refetch (rate-limited) before the token is refused.
+    pub async fn verify(&self, token: &str) -> Judged {
+        let selected = self.select(token)?;
+        let provider = &self.providers[selected.provider];
+        let keys = provider
+            .keys
+            .initial()
+            .await
+            .ok_or((Some(selected.provider), Reason::KeysUnavailable))?;
+        match self.check(&selected, &keys) {
+            Err((_, Reason::UnknownKey)) if selected.kid.is_some() => {
+                match provider.keys.after_unknown_kid().await {
+                    Some(newer) if !Arc::ptr_eq(&newer, &keys) => self.check(&selected, &newer),
+                    _ => Err((Some(selected.provider), Reason::UnknownKey)),
+                }
+            }
+            judged => judged,
+        }
+    }
+
+    /// Reads what picks the key and the provider: the header and the (unverified) issuer.
+    fn select<'t>(&self, token: &'t str) -> Result<Selected<'t>, (Option<usize>, Reason)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err((None, Reason::Malformed));
         }
@@ -171,7 +218,7 @@ impl Verifier {
         // signature.
         let unverified: IssuerOnly = jsonwebtoken::dangerous::insecure_decode_claims(token)
             .map_err(|_| (None, Reason::Malformed))?;
-        let index = match unverified.iss.as_ref().and_then(|i| i.as_str()) {
+        let provider = match unverified.iss.as_ref().and_then(|i| i.as_str()) {
             Some(iss) => self
                 .providers
                 .iter()
@@ -180,13 +227,24 @@ impl Verifier {
             None if self.providers.len() == 1 => 0,
             None => return Err((None, Reason::MissingClaim("iss"))),
         };
+        Ok(Selected {
+            token,
+            provider,
+            kid: header.kid,
+            alg: header.alg,
+        })
+    }
+
+    /// Checks the selected token's signature and claims with `keys`.
+    fn check(&self, selected: &Selected<'_>, keys: &KeySet) -> Judged {
+        let index = selected.provider;
         let provider = &self.providers[index];
         let judged = |reason| (Some(index), reason);
-
-        let key = provider
-            .key_for(header.kid.as_deref(), header.alg)
-            .map_err(judged)?;
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &key.key.key, &key.validation)
+        let key = key_for(keys, selected.kid.as_deref(), selected.alg).map_err(judged)?;
+        let validation = provider
+            .validation(key.alg)
+            .ok_or(judged(Reason::AlgorithmNotAllowed))?;
+        let data = jsonwebtoken::decode::<serde_json::Value>(selected.token, &key.key, validation)
             .map_err(|e| judged(reason_for(e.kind())))?;
         if !data.claims.is_object() {
             return Err(judged(Reason::Malformed));
@@ -199,6 +257,17 @@ impl Verifier {
             },
         ))
     }
+}
+
+/// A verified token's provider index and claims, or why it was refused and by which provider.
+pub type Judged = Result<(usize, VerifiedJwt), (Option<usize>, Reason)>;
+
+/// A token whose provider is chosen, before its signature is checked.
+struct Selected<'t> {
+    token: &'t str,
+    provider: usize,
+    kid: Option<String>,
+    alg: Algorithm,
 }
 
 /// Why the header could not be read: an algorithm we do not accept at all (`none`, an unknown

@@ -47,7 +47,7 @@ pub use header_value::{to_header_value, Dropped, MAX_VALUE_LEN};
 pub use stats::{DropCount, DropCounters};
 
 use crate::{
-    BuildContext, CounterSample, Filter, FilterConfigError, FilterFactory, Flow, Phase,
+    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricKind, MetricSample, Phase,
     RequestContext, ResponseContext,
 };
 
@@ -245,13 +245,14 @@ impl Filter for TransformationFilter {
         lines
     }
 
-    fn counters(&self) -> Vec<CounterSample> {
+    fn metrics(&self) -> Vec<MetricSample> {
         self.ops
             .drops()
             .into_iter()
-            .map(|d| CounterSample {
+            .map(|d| MetricSample {
                 name: "transformation_header_drops_total",
                 help: "Headers removed (set) or not added (add) because the expression gave no valid value.",
+                kind: MetricKind::Counter,
                 labels: vec![("header", d.header), ("reason", d.reason.code().to_owned())],
                 value: d.count,
             })
