@@ -10,6 +10,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod backend;
+pub mod backend_client;
+pub mod background;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use switchyard::config;
 use switchyard::pipeline::Pipeline;
-use switchyard_filters::Registry;
+use switchyard_filters::{Background, Registry};
 
 const DEFAULT_CONFIG: &str = "conf/gateway.yaml";
 
@@ -111,15 +111,15 @@ fn init_logging(default_level: &str) {
         .init();
 }
 
-fn compile(path: &Path) -> Result<Pipeline, config::ConfigError> {
+fn compile(path: &Path, background: Option<&Background>) -> Result<Pipeline, config::ConfigError> {
     let loaded = config::load(path)?;
-    Pipeline::compile(&loaded, &Registry::with_builtins())
+    Pipeline::compile(&loaded, &Registry::with_builtins(), background)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match compile(&config) {
+        Command::Check { config } => match compile(&config, None) {
             Ok(pipeline) => {
                 print!("{}", switchyard::check::summary(&pipeline));
                 ExitCode::SUCCESS
@@ -131,14 +131,21 @@ fn main() -> ExitCode {
         },
         Command::Run { config, threads } => {
             init_logging("info");
-            let pipeline = match compile(&config) {
+            let background = match switchyard::background::start() {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: cannot start the background thread: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let pipeline = match compile(&config, Some(&background)) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            match switchyard::server::run(pipeline, threads.map(usize::from)) {
+            match switchyard::server::run(pipeline, threads.map(usize::from), background) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -147,7 +154,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo { config } => {
-            let pipeline = match compile(&config) {
+            let pipeline = match compile(&config, None) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -178,7 +185,7 @@ fn main() -> ExitCode {
             listener,
             path,
         } => {
-            let pipeline = match compile(&config) {
+            let pipeline = match compile(&config, None) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");

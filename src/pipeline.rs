@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use switchyard_filters::{router, BuildContext, Filter, Phase, Registry};
+use switchyard_filters::{router, Background, BuildContext, Filter, HttpClient, Phase, Registry};
 
 use crate::backend::Backend;
+use crate::backend_client::BackendClient;
 use http::HeaderName;
 
 use crate::config::{
@@ -80,7 +81,14 @@ impl FilterChain {
 
 impl Pipeline {
     /// Checks the config's cross-references and builds every filter. Errors point at the field.
-    pub fn compile(loaded: &LoadedConfig, registry: &Registry) -> Result<Pipeline, ConfigError> {
+    ///
+    /// `background` is the running server's, for filters that work off the request path
+    /// (fetching remote keys); without it (`check`, `explain`) they do no such work.
+    pub fn compile(
+        loaded: &LoadedConfig,
+        registry: &Registry,
+        background: Option<&Background>,
+    ) -> Result<Pipeline, ConfigError> {
         let config = &loaded.config;
         if !(1..=MAX_THREADS).contains(&config.server.threads) {
             return Err(loaded.error_at(
@@ -110,7 +118,14 @@ impl Pipeline {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let build_ctx = BuildContext::new(&backend_names, &base_dir);
+        let clients: Vec<Arc<dyn HttpClient>> = backends
+            .iter()
+            .map(|b| Arc::new(BackendClient::new(b)) as Arc<dyn HttpClient>)
+            .collect();
+        let mut build_ctx = BuildContext::new(&backend_names, &base_dir).with_clients(&clients);
+        if let Some(background) = background {
+            build_ctx = build_ctx.with_background(background);
+        }
 
         if config.listeners.is_empty() {
             return Err(loaded.error_at("listeners", "at least one listener is needed"));

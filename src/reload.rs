@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use switchyard_filters::Registry;
+use switchyard_filters::{Background, Registry};
 
 use crate::config;
 use crate::metrics::Metrics;
@@ -63,6 +63,7 @@ struct Reloader {
     shared: Arc<ArcSwap<Pipeline>>,
     metrics: Arc<Metrics>,
     registry: Registry,
+    background: Arc<Background>,
     last_seen: Option<u64>,
 }
 
@@ -71,7 +72,7 @@ impl Reloader {
         self.last_seen = fingerprint(&self.path);
         let started = Instant::now();
         let result = config::load(&self.path)
-            .and_then(|loaded| Pipeline::compile(&loaded, &self.registry))
+            .and_then(|loaded| Pipeline::compile(&loaded, &self.registry, Some(&self.background)))
             .map_err(|e| e.to_string())
             .and_then(|new| match incompatible(&self.shared.load(), &new) {
                 Some(why) => Err(format!("{}: {why}", self.path.display())),
@@ -132,6 +133,7 @@ pub fn spawn(
     path: PathBuf,
     shared: Arc<ArcSwap<Pipeline>>,
     metrics: Arc<Metrics>,
+    background: Arc<Background>,
 ) -> std::io::Result<()> {
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
@@ -141,6 +143,7 @@ pub fn spawn(
         shared,
         metrics,
         registry: Registry::with_builtins(),
+        background,
     };
     std::thread::Builder::new()
         .name("config-reload".into())

@@ -9,6 +9,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 
 use pingora::services::listening::Service;
+use switchyard_filters::Background;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
@@ -57,7 +58,12 @@ fn check_addresses_free(pipeline: &Pipeline) -> Result<(), StartError> {
 
 /// Runs the gateway until it is told to stop (SIGTERM: graceful, SIGINT: fast). `threads`
 /// overrides `server.threads` from the config.
-pub fn run(pipeline: Pipeline, threads: Option<usize>) -> Result<(), StartError> {
+/// `background` is the one the pipeline was compiled with; reloads compile with it too.
+pub fn run(
+    pipeline: Pipeline,
+    threads: Option<usize>,
+    background: Arc<Background>,
+) -> Result<(), StartError> {
     check_addresses_free(&pipeline)?;
     let settings = &pipeline.settings;
     let threads = threads.unwrap_or(settings.threads);
@@ -97,7 +103,8 @@ pub fn run(pipeline: Pipeline, threads: Option<usize>) -> Result<(), StartError>
     let source = pipeline.source.clone();
     let shared = Arc::new(ArcSwap::from_pointee(pipeline));
     metrics.config_last_success.set(reload::unix_now());
-    reload::spawn(source, shared.clone(), metrics.clone()).map_err(StartError::Reload)?;
+    reload::spawn(source, shared.clone(), metrics.clone(), background)
+        .map_err(StartError::Reload)?;
     drain::spawn(metrics.clone(), listener_names, access_log.clone())
         .map_err(StartError::Reload)?;
 

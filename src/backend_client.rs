@@ -1,0 +1,159 @@
+//! GET requests to a backend on behalf of filters (a JWKS from the identity provider), over
+//! the backend's own connection settings: its resolved address, TLS with its SNI, trusted CAs
+//! and client certificate, and its timeouts.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora::connectors::http::Connector;
+use pingora::upstreams::peer::HttpPeer;
+use pingora::{Error, ErrorType};
+use switchyard_filters::{FetchError, FetchErrorKind, HttpClient, HttpResponse, RequestHeader};
+
+use crate::backend::Backend;
+
+pub struct BackendClient {
+    name: Arc<str>,
+    peer: HttpPeer,
+    /// The `Host` header: the configured host name, with the port unless it is the default.
+    authority: String,
+    identity: String,
+    /// Built on first use: making one loads TLS roots, which backends never fetched from
+    /// should not pay for at every config load.
+    connector: OnceLock<Connector>,
+}
+
+impl BackendClient {
+    pub fn new(backend: &Backend) -> Self {
+        let endpoint = &backend.config.endpoint;
+        let default_port = if backend.config.tls.is_some() {
+            443
+        } else {
+            80
+        };
+        let authority = if endpoint.port == default_port {
+            endpoint.host.clone()
+        } else {
+            format!("{}:{}", endpoint.host, endpoint.port)
+        };
+        BackendClient {
+            name: backend.name.clone(),
+            peer: (*backend.peer()).clone(),
+            authority,
+            // Everything that decides where and how the connection goes.
+            identity: format!("{:?} {}", backend.config, backend.address),
+            connector: OnceLock::new(),
+        }
+    }
+
+    async fn exchange(&self, path: &str, max_body: usize) -> Result<HttpResponse, FetchError> {
+        let connector = self.connector.get_or_init(|| Connector::new(None));
+        let (mut session, _) = connector
+            .get_http_session(&self.peer)
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let mut request = RequestHeader::build("GET", path.as_bytes(), None)
+            .map_err(|e| FetchError::new(FetchErrorKind::BadResponse, e.to_string()))?;
+        for (name, value) in [
+            ("host", self.authority.as_str()),
+            ("accept", "application/jwk-set+json, application/json"),
+            (
+                "user-agent",
+                concat!("switchyard/", env!("CARGO_PKG_VERSION")),
+            ),
+            // One fetch every few minutes: no point keeping the connection.
+            ("connection", "close"),
+        ] {
+            request
+                .insert_header(name, value)
+                .map_err(|e| FetchError::new(FetchErrorKind::BadResponse, e.to_string()))?;
+        }
+        session
+            .write_request_header(Box::new(request))
+            .await
+            .map_err(|e| transport_error(&e))?;
+        session
+            .finish_request_body()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        session
+            .read_response_header()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let header = session
+            .response_header()
+            .ok_or_else(|| FetchError::new(FetchErrorKind::BadResponse, "no response header"))?;
+        let status = header.status.as_u16();
+        let cache_control = {
+            let values: Vec<&str> = header
+                .headers
+                .get_all(http::header::CACHE_CONTROL)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!values.is_empty()).then(|| values.join(", "))
+        };
+        let mut body = BytesMut::new();
+        while let Some(chunk) = session
+            .read_response_body()
+            .await
+            .map_err(|e| transport_error(&e))?
+        {
+            if body.len() + chunk.len() > max_body {
+                return Err(FetchError::new(
+                    FetchErrorKind::TooLarge,
+                    format!("the body is larger than {max_body} bytes"),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            cache_control,
+            body: Bytes::from(body),
+        })
+    }
+}
+
+fn transport_error(e: &Error) -> FetchError {
+    use ErrorType::*;
+    let kind = match e.etype() {
+        TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError => {
+            FetchErrorKind::Tls
+        }
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | SocketError
+        | BindError => FetchErrorKind::Connect,
+        ReadTimedout | WriteTimedout => FetchErrorKind::Timeout,
+        _ => FetchErrorKind::BadResponse,
+    };
+    FetchError::new(kind, e.to_string())
+}
+
+#[async_trait]
+impl HttpClient for BackendClient {
+    async fn get(
+        &self,
+        path: &str,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<HttpResponse, FetchError> {
+        tokio::time::timeout(timeout, self.exchange(path, max_body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError::new(
+                    FetchErrorKind::Timeout,
+                    format!("no complete answer within {timeout:?}"),
+                ))
+            })
+    }
+
+    fn backend(&self) -> &str {
+        &self.name
+    }
+
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+}
