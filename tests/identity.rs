@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
+use common::idp::{Answer, Idp, Published};
+use common::pki::make_pki;
 use common::*;
 use switchyard::demo::{lab_scenarios, Outcome, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_KID};
 use switchyard::token::{mint, parse_algorithm, TokenSpec};
@@ -217,8 +219,34 @@ fn claims_that_are_not_strings() {
 }
 
 #[test]
-fn frontegg_nested_claim() {
-    let lab = lab("conf/examples/frontegg.yaml", &[]);
+fn frontegg_nested_claim_with_remote_keys() {
+    // A stand-in for acme.frontegg.com on loopback, with a certificate for that name from a
+    // test CA, publishing the demo key's JWKS.
+    let idp_dir = tempfile::tempdir().expect("temp dir");
+    make_pki(idp_dir.path(), "frontegg", "acme.frontegg.com");
+    let published = Published::new(Answer::jwks(
+        &std::fs::read_to_string(repo_root().join("conf/demo/jwks.json")).expect("demo jwks"),
+        3600,
+    ));
+    let idp_addr = free_addr("127.0.0.6");
+    let _idp = Idp::start(idp_addr, idp_dir.path(), "frontegg", published.clone());
+    let ca = idp_dir.path().join("frontegg-ca.pem");
+    let lab = lab(
+        "conf/examples/frontegg.yaml",
+        &[
+            (
+                "{ host: acme.frontegg.com, port: 443 }",
+                &format!("{{ host: 127.0.0.6, port: {} }}", idp_addr.port()),
+            ),
+            (
+                "tls: { sni: acme.frontegg.com }",
+                &format!(
+                    "tls: {{ sni: acme.frontegg.com, ca_file: {} }}",
+                    ca.display()
+                ),
+            ),
+        ],
+    );
     let mint_for = |claims: &[&str]| {
         let claims: Vec<String> = claims.iter().map(|c| c.to_string()).collect();
         mint(&TokenSpec {
@@ -257,6 +285,7 @@ fn frontegg_nested_claim() {
     let resp = lab.gw.get("/", &[("authorization", &bearer(&lab_issued))]);
     assert_eq!(resp.status, 401);
     assert_eq!(resp.json()["reason"], "wrong_issuer");
+    assert_eq!(published.served(), 1, "one fetch served every token");
 }
 
 fn b64(data: &[u8]) -> String {

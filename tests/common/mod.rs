@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod idp;
+pub mod pki;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -333,9 +333,10 @@ impl Filter for JwtAuthn {
                 reason.description()
             ),
             (Some(Err(reason)), _) => format!(
-                "token rejected ({}: {}); {mode} mode: 401",
+                "token rejected ({}: {}); {mode} mode: {}",
                 reason.code(),
-                reason.description()
+                reason.description(),
+                reason.response(&self.realm).status().as_u16()
             ),
         };
         let mut lines = vec![line];
