@@ -61,9 +61,9 @@ struct Setup {
 }
 
 /// A gateway in `optional` mode whose provider fetches `/jwks.json` from a TLS backend at a
-/// free loopback address, trusting `{ca}-ca.pem`; `remote` adds settings to `jwks.remote`.
-/// The provider itself is started by the test (or not).
-fn setup(ca: &str, remote: &str) -> Setup {
+/// free loopback address, trusting `{ca}-ca.pem` (plain HTTP when `ca` is `None`); `remote`
+/// adds settings to `jwks.remote`. The provider itself is started by the test (or not).
+fn setup(ca: Option<&str>, remote: &str) -> Setup {
     let dir = tempfile::tempdir().expect("temp dir");
     make_pki(dir.path(), "idp", "idp.test");
     make_pki(dir.path(), "other", "idp.test");
@@ -78,7 +78,7 @@ backends:
   - {{ name: app, static: {{ host: 127.0.0.2, port: {app_port} }} }}
   - name: idp
     static: {{ host: 127.0.0.6, port: {idp_port} }}
-    tls: {{ sni: idp.test, ca_file: {ca_file} }}
+    {tls}
 listeners:
   - name: main
     address: {listen}
@@ -98,7 +98,13 @@ listeners:
 "#,
         app_port = app_addr.port(),
         idp_port = idp_addr.port(),
-        ca_file = dir.path().join(format!("{ca}-ca.pem")).display(),
+        tls = match ca {
+            Some(ca) => format!(
+                "tls: {{ sni: idp.test, ca_file: {} }}",
+                dir.path().join(format!("{ca}-ca.pem")).display()
+            ),
+            None => "connect_timeout: 1s".to_owned(),
+        },
     );
     let gw = Gateway::start(&yaml, listen, &[]);
     Setup {
@@ -169,7 +175,7 @@ fn unknown_key() -> (u16, String) {
 #[test]
 fn keys_are_fetched_refreshed_by_max_age_and_rotated() {
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 1));
-    let s = setup("idp", "unknown_kid_cooldown: 60s");
+    let s = setup(Some("idp"), "unknown_kid_cooldown: 60s");
     let _idp = s.idp(&published);
     eventually(
         Duration::from_secs(10),
@@ -208,7 +214,7 @@ fn keys_are_fetched_refreshed_by_max_age_and_rotated() {
 fn a_new_kid_is_fetched_at_once_and_a_kid_flood_is_rate_limited() {
     // A long max-age: only unknown kids can cause a fetch during this test.
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
-    let s = setup("idp", "unknown_kid_cooldown: 60s");
+    let s = setup(Some("idp"), "unknown_kid_cooldown: 60s");
     let _idp = s.idp(&published);
     eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
     assert_eq!(s.verdict("rs256"), ok());
@@ -236,7 +242,7 @@ fn a_new_kid_is_fetched_at_once_and_a_kid_flood_is_rate_limited() {
 fn the_provider_down_at_start_and_coming_up() {
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
     // Nothing listens at the provider's address yet.
-    let s = setup("idp", "");
+    let s = setup(Some("idp"), "");
     // The gateway serves requests without a token...
     let resp = s.gw.get("/", &[]);
     assert_eq!(resp.status, 200);
@@ -266,7 +272,7 @@ fn the_provider_down_at_start_and_coming_up() {
 #[test]
 fn when_the_provider_fails_later_the_last_good_keys_serve() {
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 1));
-    let s = setup("idp", "");
+    let s = setup(Some("idp"), "");
     let idp = s.idp(&published);
     eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
 
@@ -323,7 +329,7 @@ fn when_the_provider_fails_later_the_last_good_keys_serve() {
 fn a_provider_certificate_from_the_wrong_ca_is_refused() {
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
     // The backend trusts `other-ca.pem`; the provider's certificate is signed by `idp-ca.pem`.
-    let s = setup("other", "");
+    let s = setup(Some("other"), "");
     let _idp = s.idp(&published);
     eventually(Duration::from_secs(10), "a TLS failure is counted", || {
         s.metric(
@@ -348,7 +354,7 @@ fn a_provider_certificate_from_the_wrong_ca_is_refused() {
 fn check_and_explain_do_not_fetch() {
     // They run offline: a remote provider's keys are not there, and they say so.
     let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
-    let s = setup("idp", "");
+    let s = setup(Some("idp"), "");
     let _idp = s.idp(&published);
     eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
     let served = published.served();
@@ -380,4 +386,38 @@ fn check_and_explain_do_not_fetch() {
         "{report}"
     );
     assert_eq!(published.served(), served);
+}
+
+#[test]
+fn a_plain_http_provider_when_the_backend_says_so() {
+    let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
+    let s = setup(None, "");
+    let _idp = Idp::start_plain(s.idp_addr, published.clone());
+    eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
+    assert_eq!(s.verdict("rs256"), ok());
+    assert_eq!(published.served(), 1);
+}
+
+#[test]
+fn a_reload_keeps_the_keys_while_the_provider_is_down() {
+    let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
+    let s = setup(Some("idp"), "");
+    let idp = s.idp(&published);
+    eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
+    idp.stop();
+
+    // A new config (another route) with the same provider: it takes over the cached keys.
+    let config = s.gw.dir.path().join("gateway.yaml");
+    let yaml = std::fs::read_to_string(&config).expect("read config");
+    let yaml = yaml.replace(
+        "routes: [{ name: all, backend: app }]",
+        "routes: [{ name: health, matches: [{ path: { value: /health } }], backend: app }, { name: all, backend: app }]",
+    );
+    std::fs::write(&config, yaml).expect("write config");
+    eventually(Duration::from_secs(10), "reloaded", || {
+        s.metric(r#"switchyard_config_reloads_total{result="success"}"#) == 1
+    });
+    assert_eq!(s.verdict("rs256"), ok());
+    assert_eq!(s.ready().0, 200);
+    assert_eq!(published.served(), 1, "the reload fetched nothing");
 }

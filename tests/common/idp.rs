@@ -67,22 +67,19 @@ impl Idp {
     /// Serves `published` on `addr` with the certificate `{name}.pem` / `{name}-key.pem` in
     /// `dir` (see [`make_pki`](super::pki::make_pki)).
     pub fn start(addr: SocketAddr, dir: &Path, name: &str, published: Arc<Published>) -> Idp {
-        let chain: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
-                .expect("certificate file")
-                .collect::<Result<_, _>>()
-                .expect("certificates");
-        let key =
-            PrivateKeyDer::from_pem_file(dir.join(format!("{name}-key.pem"))).expect("private key");
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .expect("server certificate");
-        let config = Arc::new(config);
+        Self::run(addr, Some(tls_config(dir, name)), published)
+    }
+
+    /// Serves `published` on `addr` over plain HTTP.
+    pub fn start_plain(addr: SocketAddr, published: Arc<Published>) -> Idp {
+        Self::run(addr, None, published)
+    }
+
+    fn run(
+        addr: SocketAddr,
+        config: Option<Arc<rustls::ServerConfig>>,
+        published: Arc<Published>,
+    ) -> Idp {
         let listener = TcpListener::bind(addr).expect("bind the idp address");
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
@@ -91,8 +88,24 @@ impl Idp {
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Ok(stream) = stream {
-                    serve(stream, config.clone(), &published);
+                let Ok(stream) = stream else { continue };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+                match &config {
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                            continue;
+                        };
+                        let mut tls = rustls::StreamOwned::new(conn, stream);
+                        if serve(&mut tls, &published) {
+                            tls.conn.send_close_notify();
+                            let _ = tls.flush();
+                        }
+                    }
+                    None => {
+                        let mut stream = stream;
+                        serve(&mut stream, &published);
+                    }
                 }
             }
         });
@@ -124,23 +137,18 @@ impl Drop for Idp {
     }
 }
 
-/// Answers one request on one connection, then closes it.
-fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, published: &Published) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let Ok(conn) = rustls::ServerConnection::new(config) else {
-        return;
-    };
-    let mut tls = rustls::StreamOwned::new(conn, stream);
+/// Answers one request on `stream` (the caller closes it); false when none came (a failed
+/// TLS handshake lands here).
+fn serve(stream: &mut impl ReadWrite, published: &Published) -> bool {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match tls.read(&mut buf) {
-            Ok(0) | Err(_) => return, // a failed handshake lands here
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
         if head.len() > 16 * 1024 {
-            return;
+            return false;
         }
     }
     let answer = published.answer.lock().expect("lock").clone();
@@ -155,7 +163,29 @@ fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, published: &Publi
     }
     response.push_str("\r\n");
     response.push_str(&answer.body);
-    let _ = tls.write_all(response.as_bytes());
-    tls.conn.send_close_notify();
-    let _ = tls.flush();
+    let _ = stream.write_all(response.as_bytes());
+    let _ = stream.flush();
+    true
+}
+
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+fn tls_config(dir: &Path, name: &str) -> Arc<rustls::ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
+            .expect("certificate file")
+            .collect::<Result<_, _>>()
+            .expect("certificates");
+    let key =
+        PrivateKeyDer::from_pem_file(dir.join(format!("{name}-key.pem"))).expect("private key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server certificate");
+    Arc::new(config)
 }
