@@ -8,6 +8,7 @@
 //!     clock_skew: 60s             # leeway for exp and nbf (default 60s)
 //!     require_exp: true           # tokens without exp are rejected (default true)
 //!     forward: false              # pass the token on to the backend (default false)
+//!     token_cache_entries: 4096   # verified tokens remembered (default 4096; 0: no cache)
 //!     from: { header: authorization, scheme: Bearer }   # default; or { header: x-token },
 //!                                                       # or { query: access_token }
 //!     providers:
@@ -71,7 +72,15 @@ pub struct JwtAuthnConfig {
     pub forward: bool,
     #[serde(default)]
     pub from: TokenSourceConfig,
+    /// How many verified tokens to remember, so that a token sent again skips the signature
+    /// check (never the time checks). 0 turns the cache off.
+    #[serde(default = "default_token_cache_entries")]
+    pub token_cache_entries: usize,
     pub providers: Vec<ProviderConfig>,
+}
+
+fn default_token_cache_entries() -> usize {
+    4096
 }
 
 fn default_realm() -> String {

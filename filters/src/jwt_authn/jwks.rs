@@ -5,6 +5,9 @@
 //! encryption keys are skipped. Symmetric (`oct`) keys are refused: a JWKS is published, and a
 //! published HMAC secret would let anyone mint tokens.
 
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
@@ -40,12 +43,25 @@ pub enum JwksError {
 }
 
 /// A provider's keys at one moment: from the config, or one fetch of a published JWKS.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KeySet {
     keys: Vec<VerifyingKey>,
+    /// Unique to this parse of a document: what a verified token was checked against, so a
+    /// cached verdict dies with the keys that gave it.
+    generation: u64,
+    /// A hash of the document's text, to tell an unchanged refresh from a rotation.
+    fingerprint: u64,
 }
 
 impl KeySet {
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
     pub fn keys(&self) -> &[VerifyingKey] {
         &self.keys
     }
@@ -108,7 +124,19 @@ fn parse_keys(text: &str) -> Result<(KeySet, Vec<JwksError>), JwksError> {
             .next()
             .unwrap_or(JwksError::NoSigningKey));
     }
-    Ok((KeySet { keys }, skipped))
+    static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+    let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let fingerprint = hasher.finish();
+    Ok((
+        KeySet {
+            keys,
+            generation,
+            fingerprint,
+        },
+        skipped,
+    ))
 }
 
 /// One key: `None` for an encryption key, which has no place in verification.

@@ -104,6 +104,15 @@ pub enum KeySource {
 }
 
 impl KeySource {
+    /// The generation of the keys held now (see [`KeySet::generation`]), without a refcount.
+    pub fn generation(&self) -> Option<u64> {
+        match self {
+            KeySource::Fixed(keys) => Some(keys.generation()),
+            KeySource::Remote(remote) => remote.state.keys.load().as_ref().map(|k| k.generation()),
+            KeySource::Offline { .. } => None,
+        }
+    }
+
     /// The keys held now, without waiting.
     pub fn current(&self) -> Option<Arc<KeySet>> {
         match self {
@@ -328,25 +337,29 @@ impl State {
     /// Installs a good fetch and says when to refresh next.
     fn installed(&self, fetched: Fetched) -> Duration {
         let next = self.policy.after_success(fetched.max_age);
+        if let Some(held) = self.keys.load().as_ref() {
+            if held.fingerprint() == fetched.keys.fingerprint() {
+                // The same document: keep the set (and the verdicts cached against it).
+                log::debug!(
+                    "jwks from {}: unchanged; next refresh in {next:?}",
+                    self.source()
+                );
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.stats.record(None);
+                return next;
+            }
+        }
         let new_kids = fetched.keys.kids();
         let old = self.keys.swap(Some(Arc::new(fetched.keys)));
-        let changed = old.as_ref().is_none_or(|old| old.kids() != new_kids);
-        if changed {
-            log::info!(
-                "jwks from {}: keys [{}]{}; next refresh in {next:?}",
-                self.source(),
-                new_kids.join(", "),
-                old.map(|old| format!(" (were [{}])", old.kids().join(", ")))
-                    .unwrap_or_default()
-            );
-            for skipped in &fetched.skipped {
-                log::warn!("jwks from {}: skipped {skipped}", self.source());
-            }
-        } else {
-            log::debug!(
-                "jwks from {}: unchanged; next refresh in {next:?}",
-                self.source()
-            );
+        log::info!(
+            "jwks from {}: keys [{}]{}; next refresh in {next:?}",
+            self.source(),
+            new_kids.join(", "),
+            old.map(|old| format!(" (were [{}])", old.kids().join(", ")))
+                .unwrap_or_default()
+        );
+        for skipped in &fetched.skipped {
+            log::warn!("jwks from {}: skipped {skipped}", self.source());
         }
         *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.stats.record(None);

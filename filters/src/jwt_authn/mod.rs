@@ -51,6 +51,7 @@
 //! - `key_cache.rs`: where a provider's keys come from; the remote cache, its refresh task,
 //!   its rate limit, its metrics.
 //! - `verify.rs`: provider and key selection, signature and claim checks.
+//! - `token_cache.rs`: verdicts on valid tokens, reused until their keys or time run out.
 //! - `rejection.rs`: reasons and the 401 (or 503) they produce.
 //! - `stats.rs`: outcome counters by provider and reason.
 //! - `tests.rs`: the filter end to end on real signed tokens.
@@ -67,6 +68,7 @@ mod remote_tests;
 mod stats;
 #[cfg(test)]
 mod tests;
+mod token_cache;
 mod verify;
 
 use std::sync::{Arc, Once};
@@ -79,7 +81,8 @@ pub use fetch::max_age;
 pub use jwks::{parse as parse_jwks, JwksError, KeySet, VerifyingKey};
 pub use key_cache::{KeySource, RefreshPolicy, RemoteKeys};
 pub use rejection::Reason;
-pub use verify::{ClaimRules, Judged, Provider, Verifier, MAX_TOKEN_LEN};
+pub use token_cache::{Cached, TokenCache};
+pub use verify::{ClaimRules, Judged, Provider, Verified, Verifier, MAX_TOKEN_LEN};
 
 use crate::{
     BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricSample, Phase,
@@ -97,6 +100,7 @@ pub struct JwtAuthn {
     forward: bool,
     source: TokenSource,
     verifier: Verifier,
+    cache: Option<TokenCache>,
     stats: stats::OutcomeCounters,
 }
 
@@ -159,6 +163,7 @@ impl JwtAuthn {
             forward: config.forward,
             source,
             verifier: Verifier::new(providers),
+            cache: TokenCache::new(config.token_cache_entries, config.clock_skew.as_secs()),
             stats,
         })
     }
@@ -178,19 +183,34 @@ impl JwtAuthn {
         }
     }
 
-    /// [`judge`](Self::judge) on the request path, where remote keys may be waited for.
+    /// [`judge`](Self::judge) on the request path: through the token cache, and waiting for
+    /// remote keys where they must be.
     async fn judge_waiting(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
-        match self.source.find(ctx.request()) {
-            Found::Nothing => None,
-            Found::Malformed => Some((None, Err(Reason::Malformed))),
-            Found::Token(token) => Some(outcome(self.verifier.verify(&token).await)),
+        let token = match self.source.find(ctx.request()) {
+            Found::Nothing => return None,
+            Found::Malformed => return Some((None, Err(Reason::Malformed))),
+            Found::Token(token) => token,
+        };
+        if let Some(cache) = &self.cache {
+            match cache.lookup(&token, &self.verifier) {
+                Cached::Valid(provider, jwt) => return Some((Some(provider), Ok(jwt))),
+                Cached::Invalid(provider, reason) => return Some((Some(provider), Err(reason))),
+                Cached::Miss => {}
+            }
         }
+        let judged = self.verifier.verify(&token).await;
+        if let (Some(cache), Ok(verified)) = (&self.cache, &judged) {
+            let jwt = Arc::new(verified.jwt.clone());
+            cache.insert(&token, verified.provider, verified.generation, jwt.clone());
+            return Some((Some(verified.provider), Ok(jwt)));
+        }
+        Some(outcome(judged))
     }
 }
 
 fn outcome(judged: Judged) -> (Option<usize>, Outcome) {
     match judged {
-        Ok((provider, jwt)) => (Some(provider), Ok(Arc::new(jwt))),
+        Ok(verified) => (Some(verified.provider), Ok(Arc::new(verified.jwt))),
         Err((provider, reason)) => (provider, Err(reason)),
     }
 }
@@ -350,6 +370,9 @@ impl Filter for JwtAuthn {
         let providers = self.verifier.providers();
         let names: Vec<&str> = providers.iter().map(|p| p.name()).collect();
         let mut samples = self.stats.samples(&names);
+        if let Some(cache) = &self.cache {
+            cache.metrics(&mut samples);
+        }
         for p in providers {
             p.keys().metrics(p.name(), &mut samples);
         }

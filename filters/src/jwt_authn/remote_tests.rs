@@ -442,3 +442,27 @@ async fn offline_remote_keys_verify_nothing_and_say_why() {
         f.describe()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn cached_verdicts_die_with_a_rotation_and_survive_an_unchanged_refresh() {
+    let background = Background::new(tokio::runtime::Handle::current());
+    let idp = ScriptedIdp::new(jwks(&["rs256"], Some("max-age=60")));
+    let f = remote_filter(&idp, &background, "");
+    let cached = |result: &str| metric(&f, "jwt_authn_token_cache_total", result);
+    let same = token("rs256");
+    assert_eq!(verdict(&f, &same).await, Ok(()));
+    assert_eq!(verdict(&f, &same).await, Ok(()));
+    assert_eq!(cached("hit"), 1);
+
+    // The same document again: the set is kept, and so are the verdicts.
+    advance(61).await;
+    assert_eq!(idp.fetches(), 2);
+    assert_eq!(verdict(&f, &same).await, Ok(()));
+    assert_eq!((cached("hit"), cached("stale")), (2, 0));
+
+    // A rotation that drops the key: the cached verdict is not used.
+    idp.set(jwks(&["other"], Some("max-age=60")));
+    advance(61).await;
+    assert_eq!(verdict(&f, &same).await, unknown_key());
+    assert_eq!(cached("stale"), 1);
+}

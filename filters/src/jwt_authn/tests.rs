@@ -532,3 +532,70 @@ fn encryption_keys_are_skipped_and_algorithms_pinned() {
         Err(JwksError::NoSigningKey)
     );
 }
+
+fn cache_count(f: &JwtAuthn, result: &str) -> u64 {
+    f.metrics()
+        .iter()
+        .find(|s| {
+            s.name == "jwt_authn_token_cache_total"
+                && s.labels.iter().any(|(_, v)| v.as_str() == result)
+        })
+        .map_or(0, |s| s.value)
+}
+
+#[tokio::test]
+async fn a_cached_token_skips_the_signature_but_not_the_time_checks() {
+    let f = JwtAuthn::build(
+        &config("strict", &["rs256"], "clock_skew: 0s\n"),
+        &BuildContext::new(&[], Path::new(".")),
+    )
+    .expect("filter builds");
+    // Expires in two seconds.
+    let token = sign(
+        Algorithm::RS256,
+        RSA,
+        Some("rs256"),
+        &claims(json!({ "exp": now() + 2 })),
+    );
+    for _ in 0..3 {
+        let (flow, _, state) = run(&f, Some(&token)).await;
+        assert!(matches!(flow, Flow::Continue));
+        assert_eq!(
+            state.jwt().map(|j| j.claims["version"].clone()),
+            Some(json!("v2"))
+        );
+    }
+    assert_eq!((cache_count(&f, "miss"), cache_count(&f, "hit")), (1, 2));
+
+    // Past `exp`, the cached verdict no longer holds.
+    std::thread::sleep(std::time::Duration::from_millis(3100));
+    let (flow, _, _) = run(&f, Some(&token)).await;
+    let Flow::Respond(r) = flow else {
+        panic!("an expired token was accepted from the cache")
+    };
+    assert_eq!(r.status(), 401);
+    assert!(String::from_utf8_lossy(r.body()).contains("expired"));
+    assert_eq!(cache_count(&f, "stale"), 1);
+
+    // Refused tokens are never cached: each is verified again.
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for _ in 0..2 {
+        assert!(matches!(run(&f, Some(&forged)).await.0, Flow::Respond(_)));
+    }
+    assert_eq!(cache_count(&f, "hit"), 2);
+    assert_eq!(cache_count(&f, "miss"), 3);
+}
+
+#[tokio::test]
+async fn without_a_cache_every_token_is_verified() {
+    let f = JwtAuthn::build(
+        &config("strict", &["rs256"], "token_cache_entries: 0\n"),
+        &BuildContext::new(&[], Path::new(".")),
+    )
+    .expect("filter builds");
+    let token = sign(Algorithm::RS256, RSA, Some("rs256"), &claims(json!({})));
+    for _ in 0..2 {
+        assert!(matches!(run(&f, Some(&token)).await.0, Flow::Continue));
+    }
+    assert_eq!(cache_count(&f, "hit") + cache_count(&f, "miss"), 0);
+}

@@ -249,18 +249,27 @@ impl Verifier {
         if !data.claims.is_object() {
             return Err(judged(Reason::Malformed));
         }
-        Ok((
-            index,
-            VerifiedJwt {
+        Ok(Verified {
+            provider: index,
+            jwt: VerifiedJwt {
                 provider: provider.name.clone(),
                 claims: data.claims,
             },
-        ))
+            generation: keys.generation(),
+        })
     }
 }
 
-/// A verified token's provider index and claims, or why it was refused and by which provider.
-pub type Judged = Result<(usize, VerifiedJwt), (Option<usize>, Reason)>;
+/// A token that passed: its provider (by index), its claims, and the key set that verified it.
+#[derive(Debug)]
+pub struct Verified {
+    pub provider: usize,
+    pub jwt: VerifiedJwt,
+    pub generation: u64,
+}
+
+/// A verified token, or why it was refused and by which provider (`None`: none was chosen).
+pub type Judged = Result<Verified, (Option<usize>, Reason)>;
 
 /// A token whose provider is chosen, before its signature is checked.
 struct Selected<'t> {
