@@ -1,5 +1,6 @@
 //! The `switchyard` command line.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,6 +85,9 @@ enum Command {
         /// A claim as name=value; name may be a dotted path, value is JSON or a plain string.
         #[arg(long = "claim")]
         claims: Vec<String>,
+        /// Mint this many tokens, one per line, each with its own `jti` (for load tests).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        count: u32,
     },
     /// Run the versioned echo app (a backend for demos, tests and benches).
     Echo {
@@ -220,9 +224,10 @@ fn main() -> ExitCode {
             ttl,
             no_exp,
             claims,
+            count,
         } => {
             let minted = switchyard::token::parse_algorithm(&alg).and_then(|alg| {
-                switchyard::token::mint(&switchyard::token::TokenSpec {
+                let spec = switchyard::token::TokenSpec {
                     key_pem: &key,
                     alg,
                     kid: kid.as_deref(),
@@ -230,11 +235,23 @@ fn main() -> ExitCode {
                     audience: aud.as_deref(),
                     ttl: (!no_exp).then_some(ttl),
                     claims: &claims,
-                })
+                };
+                match count {
+                    1 => switchyard::token::mint(&spec).map(|t| vec![t]),
+                    n => switchyard::token::mint_many(&spec, n as usize),
+                }
             });
             match minted {
-                Ok(token) => {
-                    println!("{token}");
+                Ok(tokens) => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    for token in tokens {
+                        if writeln!(out, "{token}").is_err() {
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                    if out.flush().is_err() {
+                        return ExitCode::FAILURE;
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

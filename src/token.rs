@@ -81,43 +81,99 @@ fn now() -> u64 {
 
 /// Signs a token as `spec` describes.
 pub fn mint(spec: &TokenSpec<'_>) -> Result<String, TokenError> {
-    let path = spec.key_pem.display().to_string();
-    let pem = std::fs::read(spec.key_pem).map_err(|source| TokenError::ReadKey {
-        path: path.clone(),
-        source,
-    })?;
-    let (family, key) = match spec.alg {
-        Algorithm::ES256 | Algorithm::ES384 => ("EC", EncodingKey::from_ec_pem(&pem)),
-        Algorithm::EdDSA => ("Ed25519", EncodingKey::from_ed_pem(&pem)),
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            ("HMAC", Ok(EncodingKey::from_secret(&pem)))
-        }
-        _ => ("RSA", EncodingKey::from_rsa_pem(&pem)),
-    };
-    let key = key.map_err(|source| TokenError::BadKey {
-        path,
-        family,
-        source,
-    })?;
+    Minter::new(spec)?.sign(None)
+}
 
-    let mut claims = Map::new();
-    let iat = now();
-    claims.insert("iat".into(), iat.into());
-    if let Some(ttl) = spec.ttl {
-        claims.insert("exp".into(), (iat + ttl.as_secs()).into());
+/// `count` tokens of one spec, each with its own `jti` (so no two are equal), signed on every
+/// core: a load test's supply of tokens that a verified-token cache cannot help with.
+pub fn mint_many(spec: &TokenSpec<'_>, count: usize) -> Result<Vec<String>, TokenError> {
+    let minter = Minter::new(spec)?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = count.div_ceil(workers).max(1);
+    let indices: Vec<usize> = (0..count).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
+            .chunks(chunk)
+            .map(|part| {
+                let minter = &minter;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|i| minter.sign(Some(&format!("t{i}"))))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut tokens = Vec::with_capacity(count);
+        for handle in handles {
+            match handle.join() {
+                Ok(part) => tokens.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(tokens)
+    })
+}
+
+/// A loaded key and the claims every token of one spec shares.
+struct Minter {
+    key: EncodingKey,
+    header: Header,
+    claims: Map<String, Value>,
+}
+
+impl Minter {
+    fn new(spec: &TokenSpec<'_>) -> Result<Self, TokenError> {
+        let path = spec.key_pem.display().to_string();
+        let pem = std::fs::read(spec.key_pem).map_err(|source| TokenError::ReadKey {
+            path: path.clone(),
+            source,
+        })?;
+        let (family, key) = match spec.alg {
+            Algorithm::ES256 | Algorithm::ES384 => ("EC", EncodingKey::from_ec_pem(&pem)),
+            Algorithm::EdDSA => ("Ed25519", EncodingKey::from_ed_pem(&pem)),
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                ("HMAC", Ok(EncodingKey::from_secret(&pem)))
+            }
+            _ => ("RSA", EncodingKey::from_rsa_pem(&pem)),
+        };
+        let key = key.map_err(|source| TokenError::BadKey {
+            path,
+            family,
+            source,
+        })?;
+
+        let mut claims = Map::new();
+        let iat = now();
+        claims.insert("iat".into(), iat.into());
+        if let Some(ttl) = spec.ttl {
+            claims.insert("exp".into(), (iat + ttl.as_secs()).into());
+        }
+        if let Some(iss) = spec.issuer {
+            claims.insert("iss".into(), iss.into());
+        }
+        if let Some(aud) = spec.audience {
+            claims.insert("aud".into(), aud.into());
+        }
+        for pair in spec.claims {
+            set_claim(&mut claims, pair)?;
+        }
+        let mut header = Header::new(spec.alg);
+        header.kid = spec.kid.map(str::to_owned);
+        Ok(Minter {
+            key,
+            header,
+            claims,
+        })
     }
-    if let Some(iss) = spec.issuer {
-        claims.insert("iss".into(), iss.into());
+
+    fn sign(&self, jti: Option<&str>) -> Result<String, TokenError> {
+        let mut claims = self.claims.clone();
+        if let Some(jti) = jti {
+            claims.insert("jti".into(), jti.into());
+        }
+        jsonwebtoken::encode(&self.header, &Value::Object(claims), &self.key)
+            .map_err(TokenError::Sign)
     }
-    if let Some(aud) = spec.audience {
-        claims.insert("aud".into(), aud.into());
-    }
-    for pair in spec.claims {
-        set_claim(&mut claims, pair)?;
-    }
-    let mut header = Header::new(spec.alg);
-    header.kid = spec.kid.map(str::to_owned);
-    jsonwebtoken::encode(&header, &Value::Object(claims), &key).map_err(TokenError::Sign)
 }
 
 #[cfg(test)]
