@@ -144,12 +144,15 @@ start_bare() {
 }
 
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
-# its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use.
+# its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
+# $3: the binary (default $BIN). Sets GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
 start_gateway() {
     GATEWAY_PORT=$(port)
-    cat >"$work/gateway.yaml" <<YAML
+    GATEWAY_ADMIN=127.0.0.1:$(port)
+    local bin=${3:-$BIN} config="$work/gateway-$GATEWAY_PORT.yaml"
+    cat >"$config" <<YAML
 server: { threads: $1 }
-admin: { address: 127.0.0.1:$(port) }
+admin: { address: $GATEWAY_ADMIN }
 access_log: { enabled: false }
 backends:
   - { name: app-latest, static: { host: 127.0.0.2, port: $BACKEND_PORT } }
@@ -184,7 +187,7 @@ listeners:
       - name: default
         backend: app-latest
 YAML
-    RUST_LOG=warn taskset -c "$2" "$BIN" run --config "$work/gateway.yaml" >"$work/gateway.log" 2>&1 &
+    RUST_LOG=warn taskset -c "$2" "$bin" run --config "$config" >"$work/gateway-$GATEWAY_PORT.log" 2>&1 &
     GATEWAY_PID=$!
     pids+=("$GATEWAY_PID")
     wait_port 127.0.0.1 "$GATEWAY_PORT"

@@ -60,7 +60,7 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-hits=$(curl -s "http://$(awk '/^admin:/ { gsub(/[{}]/, ""); print $3 }' "$work/gateway.yaml")/metrics" |
+hits=$(curl -s "http://$GATEWAY_ADMIN/metrics" |
     awk '/^switchyard_jwt_authn_token_cache_total/ { print }' || true)
 
 echo

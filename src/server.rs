@@ -75,6 +75,10 @@ pub fn run(
         grace_period_seconds: Some(settings.shutdown_timeout.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: settings.upstream_keepalive_pool_size,
+        // One single-threaded runtime per worker thread, each serving its own connections (as
+        // nginx workers do), instead of one work-stealing runtime: measured with bench/ab.sh,
+        // 5-8% more requests/s without a token and about 25% more with one, on one worker.
+        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
