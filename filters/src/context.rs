@@ -1,7 +1,7 @@
 //! What a filter sees of a request and of its response.
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pingora_http::{RequestHeader, ResponseHeader};
 
@@ -23,11 +23,48 @@ pub struct RouteTarget {
 }
 
 /// A token that `jwt_authn` verified: which provider vouched for it, and its claims.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct VerifiedJwt {
     pub provider: Arc<str>,
     /// The token's payload, always a JSON object.
     pub claims: serde_json::Value,
+    /// The claims as a CEL value, converted on first use and then kept with the token: a
+    /// cached token is projected on every request it comes with, and the conversion costs
+    /// more than the expression.
+    cel: OnceLock<Option<Box<dyn cel::common::value::Val>>>,
+}
+
+impl VerifiedJwt {
+    pub fn new(provider: Arc<str>, claims: serde_json::Value) -> Self {
+        VerifiedJwt {
+            provider,
+            claims,
+            cel: OnceLock::new(),
+        }
+    }
+
+    /// The claims as a CEL value (`None` only if they cannot be one, which JSON always can).
+    pub fn cel_claims(&self) -> Option<&dyn cel::common::value::Val> {
+        self.cel
+            .get_or_init(|| {
+                cel::to_value(&self.claims)
+                    .ok()
+                    .and_then(|value| Box::<dyn cel::common::value::Val>::try_from(value).ok())
+            })
+            .as_deref()
+    }
+}
+
+impl Clone for VerifiedJwt {
+    fn clone(&self) -> Self {
+        VerifiedJwt::new(self.provider.clone(), self.claims.clone())
+    }
+}
+
+impl PartialEq for VerifiedJwt {
+    fn eq(&self, other: &Self) -> bool {
+        self.provider == other.provider && self.claims == other.claims
+    }
 }
 
 /// Per-request state that outlives a single phase: filled in by request filters, read by later
@@ -100,6 +137,11 @@ impl<'a> RequestContext<'a> {
         self.state.jwt()
     }
 
+    /// The verified token, shared: for a filter that keeps it while it changes the request.
+    pub fn jwt_shared(&self) -> Option<Arc<VerifiedJwt>> {
+        self.state.jwt.clone()
+    }
+
     /// Records a verified token (`jwt_authn`), or clears it with `None`.
     pub fn set_jwt(&mut self, jwt: Option<Arc<VerifiedJwt>>) {
         self.state.jwt = jwt;
@@ -141,6 +183,11 @@ impl<'a> ResponseContext<'a> {
     /// The verified token of the request, if any.
     pub fn jwt(&self) -> Option<&VerifiedJwt> {
         self.state.jwt()
+    }
+
+    /// The verified token, shared: for a filter that keeps it while it changes the response.
+    pub fn jwt_shared(&self) -> Option<Arc<VerifiedJwt>> {
+        self.state.jwt.clone()
     }
 
     pub fn response(&self) -> &ResponseHeader {

@@ -251,10 +251,7 @@ impl Verifier {
         }
         Ok(Verified {
             provider: index,
-            jwt: VerifiedJwt {
-                provider: provider.name.clone(),
-                claims: data.claims,
-            },
+            jwt: VerifiedJwt::new(provider.name.clone(), data.claims),
             generation: keys.generation(),
         })
     }

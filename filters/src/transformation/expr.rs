@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
 use cel::{Context, Env, Program, Value};
 
 use crate::{FilterConfigError, RequestHeader, VerifiedJwt};
@@ -90,13 +92,24 @@ impl Expression {
     }
 
     pub fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
-        self.program.execute(&vars.context)
+        // A context is an `Arc` clone and empty maps: cheap enough per evaluation, and it lets
+        // the resolver borrow `vars` for just this call.
+        let mut context = Context::with_env(stdlib());
+        context.set_variable_resolver(vars);
+        self.program.execute(&context)
     }
 }
 
 /// The variables of one evaluation, bound once per request and phase for all its expressions.
+///
+/// They are handed to CEL through a resolver, so nothing is converted per evaluation: `jwt`
+/// is the token's claims in the CEL form the token keeps ([`VerifiedJwt::cel_claims`],
+/// converted once per verified token, so a cached token pays nothing here), and `request` and
+/// `source` are converted once, here, only when an expression reads them.
 pub struct Variables {
-    context: Context<'static, 'static>,
+    jwt: Option<Arc<VerifiedJwt>>,
+    request: Option<Box<dyn Val>>,
+    source: Option<Box<dyn Val>>,
 }
 
 impl Variables {
@@ -104,30 +117,40 @@ impl Variables {
     /// is an error, and the header it would have fed is removed.
     pub fn bind(
         uses: Uses,
-        jwt: Option<&VerifiedJwt>,
+        jwt: Option<Arc<VerifiedJwt>>,
         request: &RequestHeader,
         client_ip: Option<IpAddr>,
     ) -> Self {
-        let mut context = Context::with_env(stdlib());
-        if uses.jwt {
-            if let Some(jwt) = jwt {
-                // Claims are JSON, which always converts.
-                if let Ok(claims) = cel::to_value(&jwt.claims) {
-                    context.add_variable_from_value("jwt", claims);
-                }
-            }
+        let as_val = |value: Value| Box::<dyn Val>::try_from(value).ok();
+        Variables {
+            jwt: jwt.filter(|_| uses.jwt),
+            request: uses
+                .request
+                .then(|| request_value(request))
+                .and_then(as_val),
+            source: uses
+                .source
+                .then(|| {
+                    let mut source: HashMap<String, Value> = HashMap::new();
+                    if let Some(ip) = client_ip {
+                        source.insert("address".into(), Value::from(ip.to_string()));
+                    }
+                    Value::from(source)
+                })
+                .and_then(as_val),
         }
-        if uses.request {
-            context.add_variable_from_value("request", request_value(request));
-        }
-        if uses.source {
-            let mut source: HashMap<String, Value> = HashMap::new();
-            if let Some(ip) = client_ip {
-                source.insert("address".into(), Value::from(ip.to_string()));
-            }
-            context.add_variable_from_value("source", source);
-        }
-        Variables { context }
+    }
+}
+
+impl VariableResolver for Variables {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        let val: &'b dyn Val = match variable {
+            "jwt" => self.jwt.as_deref()?.cel_claims()?,
+            "request" => self.request.as_deref()?,
+            "source" => self.source.as_deref()?,
+            _ => return None,
+        };
+        Some(CowVal::Borrowed(val))
     }
 }
 

@@ -202,18 +202,33 @@ impl Filter for TransformationFilter {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
-        let vars = Variables::bind(self.ops.uses, ctx.jwt(), ctx.request(), ctx.client_ip());
+        let vars = Variables::bind(
+            self.ops.uses,
+            ctx.jwt_shared(),
+            ctx.request(),
+            ctx.client_ip(),
+        );
         self.ops.apply(ctx.request_mut(), &vars);
         Flow::Continue
     }
 
     async fn on_response(&self, ctx: &mut ResponseContext<'_>) {
-        let vars = Variables::bind(self.ops.uses, ctx.jwt(), ctx.request(), ctx.client_ip());
+        let vars = Variables::bind(
+            self.ops.uses,
+            ctx.jwt_shared(),
+            ctx.request(),
+            ctx.client_ip(),
+        );
         self.ops.apply(ctx.response_mut(), &vars);
     }
 
     fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
-        let vars = Variables::bind(self.ops.uses, ctx.jwt(), ctx.request(), ctx.client_ip());
+        let vars = Variables::bind(
+            self.ops.uses,
+            ctx.jwt_shared(),
+            ctx.request(),
+            ctx.client_ip(),
+        );
         let mut lines: Vec<String> = self
             .ops
             .remove

@@ -20,10 +20,7 @@ fn compile_err(yaml: &str) -> FilterConfigError {
 }
 
 fn jwt(claims: serde_json::Value) -> VerifiedJwt {
-    VerifiedJwt {
-        provider: Arc::from("idp"),
-        claims,
-    }
+    VerifiedJwt::new(Arc::from("idp"), claims)
 }
 
 /// Runs one `set x: expr` on a request that carries `x: client-value`, with `claims` verified.
@@ -37,7 +34,7 @@ fn set_result(expr: &str, claims: Option<serde_json::Value>) -> (Option<String>,
     let jwt = claims.map(jwt);
     let vars = Variables::bind(
         t.uses(),
-        jwt.as_ref(),
+        jwt.map(Arc::new),
         &req,
         Some(IpAddr::from([192, 0, 2, 7])),
     );
