@@ -1,6 +1,7 @@
 //! The floor for the load benchmark: a pingora proxy that does nothing but pick one of two
 //! upstreams by `x-version-override`, with upstream keepalive. No filters, metrics or logs:
 //! what pingora itself costs per request on this machine, to compare the gateway against.
+//! (Built with the system allocator; the gateway uses mimalloc.)
 //!
 //!   bare_proxy LISTEN LATEST_ADDR V2_ADDR THREADS
 
@@ -42,7 +43,9 @@ fn main() {
     let threads: usize = threads.parse().unwrap_or(1);
     let conf = ServerConf {
         threads,
-        work_stealing: std::env::var_os("BARE_NO_STEAL").is_none(),
+        // The runtime the gateway uses (see src/server.rs): the floor should be pingora at its
+        // best, not its default.
+        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
