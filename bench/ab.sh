@@ -39,8 +39,8 @@ for round in $(seq "$ROUNDS"); do
     echo "round $round done" >&2
 done
 
-echo "A: $A"
-echo "B: $B"
+echo "A: $A (peak RSS $(peak_rss_mb "$A_PID") MB)"
+echo "B: $B (peak RSS $(peak_rss_mb "$B_PID") MB)"
 python3 - "$results" <<'PY'
 import statistics, sys
 data = {}

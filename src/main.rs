@@ -12,11 +12,6 @@ use switchyard_filters::{Background, Registry};
 
 const DEFAULT_CONFIG: &str = "conf/gateway.yaml";
 
-/// mimalloc rather than glibc's malloc, which took about 12% of the gateway's CPU under load:
-/// measured with bench/ab.sh, 4-6% more requests/s and 5% less CPU per request.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "switchyard",
