@@ -4,8 +4,9 @@
 //! token with every request for its lifetime. So a valid token's verdict is kept, bounded in
 //! number (`token_cache_entries`, S3-FIFO eviction), and reused when:
 //!
-//! - the token is byte for byte the same: entries are keyed by the whole token, compared in
-//!   full, never by a hash alone that another token could share;
+//! - the token is byte for byte the same: entries are keyed by the token's SHA-256, which no
+//!   two tokens share (a fast 64-bit hash could be made to collide); the token itself is not
+//!   kept, which also keeps an entry small;
 //! - the provider still holds the very key set that verified it: a rotation (a new JWKS
 //!   document) makes every verdict given under the old keys a miss;
 //! - the time-based checks pass again, now: `exp` and `nbf` with the same leeway, so an entry
@@ -34,7 +35,7 @@ struct Entry {
 }
 
 pub struct TokenCache {
-    entries: quick_cache::sync::Cache<Box<str>, Arc<Entry>>,
+    entries: quick_cache::sync::Cache<Digest, Arc<Entry>>,
     leeway: u64,
     /// Hits, misses, and entries dropped because their keys rotated or their time ran out.
     counts: [AtomicU64; 3],
@@ -64,7 +65,8 @@ impl TokenCache {
 
     /// The cached verdict on `token`, if it still holds under `verifier`'s current keys.
     pub fn lookup(&self, token: &str, verifier: &Verifier) -> Cached {
-        let Some(entry) = self.entries.get(token) else {
+        let key = digest(token);
+        let Some(entry) = self.entries.get(&key) else {
             self.count(1);
             return Cached::Miss;
         };
@@ -73,7 +75,7 @@ impl TokenCache {
             .get(entry.provider)
             .and_then(|p| p.keys().generation());
         if current != Some(entry.generation) {
-            self.entries.remove(token);
+            self.entries.remove(&key);
             self.count(2);
             return Cached::Miss;
         }
@@ -83,7 +85,7 @@ impl TokenCache {
             .exp
             .is_some_and(|exp| exp < now.saturating_sub(self.leeway))
         {
-            self.entries.remove(token);
+            self.entries.remove(&key);
             self.count(2);
             return Cached::Invalid(entry.provider, Reason::Expired);
         }
@@ -109,7 +111,7 @@ impl TokenCache {
             nbf: time("nbf"),
             jwt: jwt.clone(),
         };
-        self.entries.insert(Box::from(token), Arc::new(entry));
+        self.entries.insert(digest(token), Arc::new(entry));
     }
 
     fn count(&self, outcome: usize) {
@@ -130,6 +132,16 @@ impl TokenCache {
             }
         }
     }
+}
+
+/// A token's cache key.
+type Digest = [u8; 32];
+
+fn digest(token: &str) -> Digest {
+    let mut key = [0u8; 32];
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    key.copy_from_slice(d.as_ref());
+    key
 }
 
 fn unix_now() -> u64 {
