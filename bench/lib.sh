@@ -214,6 +214,18 @@ peak_rss_mb() {
     awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
 }
 
+# Resident memory of a process now, in MB.
+rss_mb() {
+    awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# The gateway's token cache lookups so far: "hits misses" (stale ones count as misses).
+cache_lookups() {
+    curl -s "http://$GATEWAY_ADMIN/metrics" | awk '
+        /^switchyard_jwt_authn_token_cache_total/ { if ($1 ~ /"hit"/) h += $2; else m += $2 }
+        END { print h + 0, m + 0 }'
+}
+
 # Converts wrk's latency (512.00us, 1.20ms, 1.01s) to microseconds.
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else if (v ~ /s$/) print n * 1000000; else print n }'; }
 

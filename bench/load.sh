@@ -52,16 +52,17 @@ results="$work/results"
 for round in $(seq "$ROUNDS"); do
     for r in "${rows[@]}"; do
         IFS='|' read -r name url extra want pid <<<"$r"
+        read -r hits0 misses0 < <(cache_lookups)
         before=$(cpu_seconds "$pid")
         line=$(measure "$url" "$extra" "$want")
         after=$(cpu_seconds "$pid")
-        echo "$name|$line|$before|$after|$(peak_rss_mb "$pid")" >>"$results"
+        read -r hits1 misses1 < <(cache_lookups)
+        echo "$name|$line|$before|$after|$(rss_mb "$pid")|$((hits1 - hits0))|$((misses1 - misses0))" >>"$results"
         echo "round $round: $name: $(cut -d'|' -f2 <<<"$line") req/s" >&2
     done
 done
 
-hits=$(curl -s "http://$GATEWAY_ADMIN/metrics" |
-    awk '/^switchyard_jwt_authn_token_cache_total/ { print }' || true)
+peaks="peak RSS over the whole run: nginx $(peak_rss_mb "$NGINX_PID") MB, haproxy $(peak_rss_mb "$HAPROXY_PID") MB, pingora alone $(peak_rss_mb "$BARE_PID") MB, gateway $(peak_rss_mb "$GATEWAY_PID") MB"
 
 echo
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds, medians; proxy under test alone on CPU 0 with 1 worker,"
@@ -70,8 +71,10 @@ python3 - "$results" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    name, requests, rps, p50, p99, errors, before, after, rss = line.strip().split("|")
-    r = rows.setdefault(name, {"rps": [], "p50": [], "p99": [], "err": 0, "cpu": [], "rss": 0.0})
+    name, requests, rps, p50, p99, errors, before, after, rss, hits, misses = line.strip().split("|")
+    r = rows.setdefault(name, {"rps": [], "p50": [], "p99": [], "err": 0, "cpu": [], "rss": 0.0,
+                               "hits": 0, "misses": 0})
+    r["hits"] += int(hits); r["misses"] += int(misses)
     r["rps"].append(float(rps)); r["p50"].append(float(p50)); r["p99"].append(float(p99))
     r["err"] += int(errors)
     if int(requests) > 0:
@@ -81,12 +84,14 @@ med = statistics.median
 base = med(rows["nginx, no header"]["rps"])
 base_p99 = med(rows["nginx, no header"]["p99"])
 print()
-print("| target | req/s | p50 µs | p99 µs | errors | CPU s /100k req | peak RSS MB | vs nginx | p99 vs nginx |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| target | req/s | p50 µs | p99 µs | errors | CPU s /100k req | RSS MB | token cache hits | vs nginx | p99 vs nginx |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for name, r in rows.items():
+    lookups = r["hits"] + r["misses"]
+    hits = f"{100 * r['hits'] / lookups:.0f}%" if lookups else "-"
     print(f"| {name} | {med(r['rps']):.0f} | {med(r['p50']):.0f} | {med(r['p99']):.0f} | {r['err']} "
-          f"| {med(r['cpu']):.2f} | {r['rss']:.1f} | {med(r['rps']) / base:.2f} | {med(r['p99']) / base_p99:.2f} |")
+          f"| {med(r['cpu']):.2f} | {r['rss']:.1f} | {hits} | {med(r['rps']) / base:.2f} | {med(r['p99']) / base_p99:.2f} |")
 PY
 echo
-echo "direct-to-backend CPU and RSS are the backend nginx's. Gateway token cache: ${hits:-none}" | tr '\n' ' '
-echo
+echo "CPU and RSS are those of the process under test (for the direct row, the backend nginx);"
+echo "RSS is the largest seen at the end of the row; $peaks."
