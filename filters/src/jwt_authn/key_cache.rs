@@ -337,29 +337,30 @@ impl State {
     /// Installs a good fetch and says when to refresh next.
     fn installed(&self, fetched: Fetched) -> Duration {
         let next = self.policy.after_success(fetched.max_age);
-        if let Some(held) = self.keys.load().as_ref() {
-            if held.fingerprint() == fetched.keys.fingerprint() {
-                // The same document: keep the set (and the verdicts cached against it).
-                log::debug!(
-                    "jwks from {}: unchanged; next refresh in {next:?}",
-                    self.source()
-                );
-                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                self.stats.record(None);
-                return next;
+        let unchanged = self
+            .keys
+            .load()
+            .as_ref()
+            .is_some_and(|held| held.fingerprint() == fetched.keys.fingerprint());
+        if unchanged {
+            // The same document: keep the set (and the verdicts cached against it).
+            log::debug!(
+                "jwks from {}: unchanged; next refresh in {next:?}",
+                self.source()
+            );
+        } else {
+            let new_kids = fetched.keys.kids();
+            let old = self.keys.swap(Some(Arc::new(fetched.keys)));
+            log::info!(
+                "jwks from {}: keys [{}]{}; next refresh in {next:?}",
+                self.source(),
+                new_kids.join(", "),
+                old.map(|old| format!(" (were [{}])", old.kids().join(", ")))
+                    .unwrap_or_default()
+            );
+            for skipped in &fetched.skipped {
+                log::warn!("jwks from {}: skipped {skipped}", self.source());
             }
-        }
-        let new_kids = fetched.keys.kids();
-        let old = self.keys.swap(Some(Arc::new(fetched.keys)));
-        log::info!(
-            "jwks from {}: keys [{}]{}; next refresh in {next:?}",
-            self.source(),
-            new_kids.join(", "),
-            old.map(|old| format!(" (were [{}])", old.kids().join(", ")))
-                .unwrap_or_default()
-        );
-        for skipped in &fetched.skipped {
-            log::warn!("jwks from {}: skipped {skipped}", self.source());
         }
         *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
         self.stats.record(None);
