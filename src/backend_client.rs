@@ -8,17 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
-use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use switchyard_filters::{FetchError, FetchErrorKind, HttpClient, HttpResponse, RequestHeader};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Tried};
 
 pub struct BackendClient {
-    name: Arc<str>,
-    peer: HttpPeer,
-    /// The `Host` header: the configured host name, with the port unless it is the default.
-    authority: String,
+    backend: Arc<Backend>,
+    /// Each host's `Host` header: its configured name, with the port unless it is the default.
+    authorities: Vec<String>,
     identity: String,
     /// Built on first use: making one loads TLS roots, which backends never fetched from
     /// should not pay for at every config load.
@@ -26,38 +24,44 @@ pub struct BackendClient {
 }
 
 impl BackendClient {
-    pub fn new(backend: &Backend) -> Self {
-        let endpoint = &backend.config.endpoint;
-        let default_port = if backend.config.tls.is_some() {
-            443
-        } else {
-            80
-        };
-        let authority = if endpoint.port == default_port {
-            endpoint.host.clone()
-        } else {
-            format!("{}:{}", endpoint.host, endpoint.port)
-        };
+    pub fn new(backend: Arc<Backend>) -> Self {
+        let tls = backend.config.tls.is_some();
+        let authorities = backend
+            .hosts
+            .iter()
+            .map(|h| {
+                let (name, port) = h.label.rsplit_once(':').unwrap_or((&h.label, ""));
+                let port = port.parse().unwrap_or(if tls { 443 } else { 80 });
+                crate::backend::authority(name, port, tls)
+            })
+            .collect();
+        // Everything that decides where and how the connection goes.
+        let addresses: Vec<_> = backend.hosts.iter().map(|h| h.address).collect();
+        let identity = format!("{:?} {addresses:?}", backend.config);
         BackendClient {
-            name: backend.name.clone(),
-            peer: (*backend.peer()).clone(),
-            authority,
-            // Everything that decides where and how the connection goes.
-            identity: format!("{:?} {}", backend.config, backend.address),
+            backend,
+            authorities,
+            identity,
             connector: OnceLock::new(),
         }
     }
 
     async fn exchange(&self, path: &str, max_body: usize) -> Result<HttpResponse, FetchError> {
         let connector = self.connector.get_or_init(|| Connector::new(None));
+        let host = self.backend.select(Tried::default()).ok_or_else(|| {
+            FetchError::new(FetchErrorKind::Connect, "the backend has no host to try")
+        })?;
         let (mut session, _) = connector
-            .get_http_session(&self.peer)
+            .get_http_session(&*self.backend.peer(host))
             .await
-            .map_err(|e| transport_error(&e))?;
+            .map_err(|e| {
+                self.backend.report(host, false);
+                transport_error(&e)
+            })?;
         let mut request = RequestHeader::build("GET", path.as_bytes(), None)
             .map_err(|e| FetchError::new(FetchErrorKind::BadResponse, e.to_string()))?;
         for (name, value) in [
-            ("host", self.authority.as_str()),
+            ("host", self.authorities[host].as_str()),
             ("accept", "application/jwk-set+json, application/json"),
             (
                 "user-agent",
@@ -150,7 +154,7 @@ impl HttpClient for BackendClient {
     }
 
     fn backend(&self) -> &str {
-        &self.name
+        &self.backend.name
     }
 
     fn identity(&self) -> &str {

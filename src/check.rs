@@ -32,18 +32,35 @@ pub fn summary(pipeline: &Pipeline) -> String {
     let _ = writeln!(out, "backends:");
     for b in &pipeline.backends {
         let c = &b.config;
+        let hosts: Vec<String> = b
+            .hosts
+            .iter()
+            .map(|h| match h.weight {
+                1 => format!("{} ({})", h.label, h.address),
+                w => format!("{} ({}) weight {w}", h.label, h.address),
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "  {} = {}:{} ({}) connect {}, read {}, write {}, idle {}",
+            "  {} = {} connect {}, read {}, write {}, idle {}",
             b.name,
-            c.endpoint.host,
-            c.endpoint.port,
-            b.address,
+            hosts.join(", "),
             humantime::format_duration(c.connect_timeout),
             humantime::format_duration(c.read_timeout),
             humantime::format_duration(c.write_timeout),
             humantime::format_duration(c.idle_timeout),
         );
+        if let Some(hc) = &c.health_check {
+            let _ = writeln!(
+                out,
+                "    health check GET {} every {}, timeout {}, healthy after {}, unhealthy after {}",
+                hc.path,
+                humantime::format_duration(hc.interval),
+                humantime::format_duration(hc.timeout),
+                hc.healthy_threshold,
+                hc.unhealthy_threshold,
+            );
+        }
     }
     for l in &pipeline.listeners {
         let chain = &l.chain;

@@ -249,7 +249,8 @@ pub fn run(
             .backends
             .iter()
             .find(|b| &*b.name == name)
-            .map(|b| b.address)
+            .and_then(|b| b.hosts.first())
+            .map(|h| h.address)
             .ok_or(DemoError::MissingBackend(name))
     };
     let latest = backend("app-latest")?;

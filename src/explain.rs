@@ -132,7 +132,14 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
             let _ = writeln!(
                 out,
                 "=> route {} -> backend {} ({})",
-                route.route, backend.name, backend.address
+                route.route,
+                backend.name,
+                backend
+                    .hosts
+                    .iter()
+                    .map(|h| h.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         (None, None) => {

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub requests: IntCounterVec,
     pub duration: HistogramVec,
     pub upstream_failures: IntCounterVec,
+    pub upstream_retries: IntCounterVec,
     pub in_flight: IntGaugeVec,
     pub access_log_dropped: IntCounter,
     pub config_reloads: IntCounterVec,
@@ -62,6 +63,13 @@ impl Metrics {
             ),
             &["backend", "kind"],
         )?;
+        let upstream_retries = IntCounterVec::new(
+            Opts::new(
+                "upstream_retries_total",
+                "Requests sent to another host of their backend after connecting to one failed, by backend.",
+            ),
+            &["backend"],
+        )?;
         let in_flight = IntGaugeVec::new(
             Opts::new("requests_in_flight", "Requests being handled, by listener."),
             &["listener"],
@@ -86,6 +94,7 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
+        registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
         Ok(Metrics {
@@ -93,6 +102,7 @@ impl Metrics {
             requests,
             duration,
             upstream_failures,
+            upstream_retries,
             in_flight,
             access_log_dropped,
             config_reloads,
@@ -112,8 +122,10 @@ impl Metrics {
         // Holding the lock keeps a concurrent reload from being seen half done.
         let retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
         let mut series = retired.clone();
-        filter_metrics(&pipeline.load(), &mut series, true);
+        let live = pipeline.load();
+        filter_metrics(&live, &mut series, true);
         drop(retired);
+        host_metrics(&live, &mut series);
         render_series(&series, &mut out);
         out
     }
@@ -165,6 +177,63 @@ fn filter_metrics(pipeline: &Pipeline, into: &mut Series, live: bool) {
                     MetricKind::Counter => entry.2 += value,
                     MetricKind::SharedCounter | MetricKind::Gauge => entry.2 = entry.2.max(value),
                 }
+            }
+        }
+    }
+}
+
+/// Each backend host's health. The counts live with the host's health state, which a reload
+/// that keeps the backend unchanged carries over; a changed backend starts them anew.
+fn host_metrics(pipeline: &Pipeline, into: &mut Series) {
+    for backend in &pipeline.backends {
+        for host in backend.host_health() {
+            let labels = format!(
+                "backend=\"{}\",host=\"{}\"",
+                escape(&backend.name),
+                escape(host.label)
+            );
+            let mut put = |name, help, kind, value| {
+                into.insert((name, labels.clone()), (help, kind, value));
+            };
+            put(
+                "backend_host_healthy",
+                "1 when the host takes traffic: it passes its active health check (if any) and is not ejected.",
+                MetricKind::Gauge,
+                u64::from(host.checked_healthy && !host.ejected),
+            );
+            put(
+                "backend_host_ejected",
+                "1 while the host is ejected for failing consecutive requests.",
+                MetricKind::Gauge,
+                u64::from(host.ejected),
+            );
+            put(
+                "backend_host_ejections_total",
+                "Times the host was ejected for failing consecutive requests.",
+                MetricKind::SharedCounter,
+                host.ejections,
+            );
+            put(
+                "backend_host_failures_total",
+                "Requests to the host that failed: no connection, a transport error, or a 502, 503 or 504 answer.",
+                MetricKind::SharedCounter,
+                host.failures,
+            );
+            for (result, value) in [
+                ("passed", host.checks_passed),
+                ("failed", host.checks_failed),
+            ] {
+                into.insert(
+                    (
+                        "backend_host_health_checks_total",
+                        format!("{labels},result=\"{result}\""),
+                    ),
+                    (
+                        "Active health check probes of the host, by result.",
+                        MetricKind::SharedCounter,
+                        value,
+                    ),
+                );
             }
         }
     }

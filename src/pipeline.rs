@@ -29,7 +29,7 @@ pub struct Pipeline {
     pub admin: AdminSettings,
     /// Request headers the access log records.
     pub logged_headers: Vec<HeaderName>,
-    pub backends: Vec<Backend>,
+    pub backends: Vec<Arc<Backend>>,
     pub listeners: Vec<Listener>,
 }
 
@@ -110,7 +110,7 @@ impl Pipeline {
                     format!("duplicate backend name `{}`", b.name),
                 ));
             }
-            backends.push(Backend::build(b, &at, loaded)?);
+            backends.push(Arc::new(Backend::build(b, &at, loaded, background)?));
         }
         let backend_names: Vec<Arc<str>> = backends.iter().map(|b| b.name.clone()).collect();
         let base_dir = loaded
@@ -120,7 +120,7 @@ impl Pipeline {
             .unwrap_or_default();
         let clients: Vec<Arc<dyn HttpClient>> = backends
             .iter()
-            .map(|b| Arc::new(BackendClient::new(b)) as Arc<dyn HttpClient>)
+            .map(|b| Arc::new(BackendClient::new(b.clone())) as Arc<dyn HttpClient>)
             .collect();
         let mut build_ctx = BuildContext::new(&backend_names, &base_dir).with_clients(&clients);
         if let Some(background) = background {

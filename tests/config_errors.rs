@@ -170,6 +170,42 @@ fn bad_values() {
 }
 
 #[test]
+fn bad_backend_hosts() {
+    let hosts = |list: &str| {
+        VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            &format!("static:\n      hosts:\n{list}"),
+        )
+    };
+    assert_rejected(
+        &hosts("        - { host: 127.0.0.2, port: 1, weight: 0 }\n"),
+        "FILE:7:39: backends[0].static.hosts[0].weight: must be between 1 and 128",
+    );
+    assert_rejected(
+        &hosts("        - { host: 127.0.0.2, port: 1 }\n        - { host: 127.0.0.2, port: 1 }\n"),
+        "FILE:8:11: backends[0].static.hosts[1]: 127.0.0.2:1 is already the address of 127.0.0.2:1",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080, hosts: [{ host: 127.0.0.4, port: 1 }] }",
+        ),
+        "FILE:5:45: backends[0].static.hosts: give either `host` and `port` or `hosts`, not both",
+    );
+    assert_rejected(
+        &VALID.replace("{ host: 127.0.0.2, port: 30080 }", "{ host: 127.0.0.2 }"),
+        "FILE:5:5: backends[0].static: `host` and `port` go together",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "port: 30080 }\n  - name: b",
+            "port: 30080 }\n    health_check: { path: healthz }\n  - name: b",
+        ),
+        "FILE:6:21: backends[0].health_check.path: must be a path starting with `/`",
+    );
+}
+
+#[test]
 fn missing_fields_and_syntax() {
     assert_rejected(
         &VALID.replace("        backend: a\n", ""),

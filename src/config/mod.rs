@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use model::{
     AccessLogSettings, AdminSettings, BackendConfig, BackendTls, Config, FilterEntry,
-    ListenerConfig, PhaseFilters, ServerSettings, StaticEndpoint,
+    HealthCheckConfig, HostConfig, ListenerConfig, OutlierDetectionConfig, PhaseFilters,
+    ServerSettings, StaticEndpoint,
 };
 pub use source_map::{join as join_path, Location, SourceMap};
 

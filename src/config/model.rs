@@ -135,6 +135,90 @@ pub struct BackendConfig {
     /// How long an unused upstream connection stays in the keepalive pool.
     #[serde(default = "default_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// Probe each host over HTTP and send traffic only to hosts that pass. Absent: hosts are
+    /// judged by real traffic alone (`outlier_detection`).
+    #[serde(default)]
+    pub health_check: Option<HealthCheckConfig>,
+    /// Take a host out of rotation after consecutive failures of real requests.
+    #[serde(default)]
+    pub outlier_detection: OutlierDetectionConfig,
+    /// Further hosts to try when connecting to one fails. Only a connection that failed
+    /// before any byte of the request was sent is retried, so a retry never repeats a request
+    /// a backend has seen.
+    #[serde(default = "default_connect_retries")]
+    pub connect_retries: u32,
+}
+
+fn default_connect_retries() -> u32 {
+    2
+}
+
+/// Active health checking: a GET to `path` on every host, every `interval`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckConfig {
+    /// The path probed; any 2xx answer passes.
+    pub path: String,
+    /// The `Host` header of the probe. Absent: the host's own name and port.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default = "default_check_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Time allowed for one probe, connection included.
+    #[serde(default = "default_check_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Consecutive passed probes that bring an unhealthy host back.
+    #[serde(default = "default_healthy_threshold")]
+    pub healthy_threshold: u32,
+    /// Consecutive failed probes that take a healthy host out.
+    #[serde(default = "default_unhealthy_threshold")]
+    pub unhealthy_threshold: u32,
+}
+
+fn default_check_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_check_timeout() -> Duration {
+    Duration::from_secs(1)
+}
+
+fn default_healthy_threshold() -> u32 {
+    2
+}
+
+fn default_unhealthy_threshold() -> u32 {
+    3
+}
+
+/// Passive health: a host whose requests fail `consecutive_failures` times in a row (it
+/// refuses or drops connections, times out, or answers 502, 503 or 504) is ejected for
+/// `ejection_time`, then given traffic again.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierDetectionConfig {
+    /// 0 turns passive ejection off.
+    #[serde(default = "default_consecutive_failures")]
+    pub consecutive_failures: u32,
+    #[serde(default = "default_ejection_time", with = "humantime_serde")]
+    pub ejection_time: Duration,
+}
+
+impl Default for OutlierDetectionConfig {
+    fn default() -> Self {
+        OutlierDetectionConfig {
+            consecutive_failures: default_consecutive_failures(),
+            ejection_time: default_ejection_time(),
+        }
+    }
+}
+
+fn default_consecutive_failures() -> u32 {
+    5
+}
+
+fn default_ejection_time() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_connect_timeout() -> Duration {
@@ -174,12 +258,32 @@ pub struct BackendTls {
     pub client_key: Option<PathBuf>,
 }
 
-/// One host and port; a hostname is resolved once, when the config is loaded.
+/// Where a backend runs: one `host` and `port`, or a list of `hosts` that share its traffic
+/// by weight. Host names are resolved once, when the config is loaded.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticEndpoint {
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub hosts: Vec<HostConfig>,
+}
+
+/// One host of a backend.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostConfig {
     pub host: String,
     pub port: u16,
+    /// Its share of the backend's traffic relative to the other hosts (1 to 128).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

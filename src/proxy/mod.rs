@@ -7,7 +7,10 @@
 //! 2. [`request_filter`](ProxyHttp::request_filter): sets `x-request-id`, then runs the
 //!    `pre_routing` filters, the router and the `post_routing` filters. A filter that answers
 //!    (a 401, the router's 404) ends the request here.
-//! 3. [`upstream_peer`](ProxyHttp::upstream_peer): the chosen route's backend.
+//! 3. [`upstream_peer`](ProxyHttp::upstream_peer): a host of the chosen route's backend. When
+//!    connecting to it fails, [`fail_to_connect`](ProxyHttp::fail_to_connect) may send the
+//!    request to another host; [`error_while_proxy`](ProxyHttp::error_while_proxy) decides
+//!    whether an error past that point may be retried (only when harmless).
 //! 4. [`upstream_request_filter`](ProxyHttp::upstream_request_filter): appends
 //!    `x-forwarded-for` on the copy of the request that goes upstream.
 //! 5. [`response_filter`](ProxyHttp::response_filter): notes the upstream time, runs the
@@ -34,6 +37,7 @@ use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
 
 use crate::access_log::AccessLog;
+use crate::backend::Tried;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
 use prometheus::IntGauge;
@@ -114,6 +118,9 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// Time from sending to the backend to its response header.
     upstream_time: Option<Duration>,
+    /// The backend host of the current attempt, and the hosts that failed this request.
+    host: Option<usize>,
+    tried: Tried,
     in_flight: InFlight,
 }
 
@@ -158,6 +165,8 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             upstream_started: None,
             upstream_time: None,
+            host: None,
+            tried: Tried::default(),
             in_flight: InFlight::enter(&self.in_flight),
         }
     }
@@ -202,6 +211,8 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
+    /// The next host of the route's backend (see [`Backend::select`]): called again for each
+    /// retry that `fail_to_connect` or `error_while_proxy` allowed.
     async fn upstream_peer(
         &self,
         _session: &mut Session,
@@ -213,9 +224,69 @@ impl ProxyHttp for Gateway {
                 "upstream_peer called before a route was chosen",
             )
         })?;
-        let peer = ctx.pipeline.backends[route.backend.index].peer();
+        let backend = &ctx.pipeline.backends[route.backend.index];
+        let host = backend.select(ctx.tried).ok_or_else(|| {
+            Error::explain(ConnectError, "every host of the backend failed to connect")
+        })?;
+        ctx.host = Some(host);
         ctx.upstream_started = Some(Instant::now());
-        Ok(peer)
+        Ok(backend.peer(host))
+    }
+
+    /// Nothing of the request reached the host, so another host may take it, whatever its
+    /// method: up to `connect_retries` more hosts, each tried once.
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) else {
+            return e;
+        };
+        let backend = &ctx.pipeline.backends[route.backend.index];
+        backend.report(host, false);
+        ctx.tried.add(host);
+        let retries_left = ctx.tried.count() <= backend.config.connect_retries;
+        let retry = retries_left && backend.has_untried(ctx.tried);
+        if retry {
+            self.metrics
+                .upstream_retries
+                .with_label_values(&[&*backend.name])
+                .inc();
+        }
+        e.set_retry(retry);
+        e
+    }
+
+    /// An error after the connection was made. pingora's policy stands: a retry only when
+    /// the connection came from the pool (it may have gone stale), the method is idempotent
+    /// and the request body is still buffered, so a request that may have reached a backend
+    /// is never sent twice unless repeating it is harmless. A failure on a fresh connection
+    /// counts against the host.
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
+        {
+            e.set_retry(false);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        let upstream_fault = matches!(e.esource(), ErrorSource::Upstream);
+        if let (Some(route), Some(host), true, false) =
+            (ctx.state.route(), ctx.host, upstream_fault, client_reused)
+        {
+            ctx.pipeline.backends[route.backend.index].report(host, false);
+        }
+        e
     }
 
     /// Runs on pingora's per-attempt copy of the request, after hop-by-hop headers are removed.
@@ -253,6 +324,10 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // The backend's response header is here: that is the upstream time.
         ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
+        if let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) {
+            let gateway_failure = matches!(upstream_response.status.as_u16(), 502..=504);
+            ctx.pipeline.backends[route.backend.index].report(host, !gateway_failure);
+        }
         let filters = ctx.listener().chain.response_filters();
         respond::run_response_filters(
             filters,

@@ -259,6 +259,17 @@ impl Client {
     }
 
     pub fn send(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.try_send(method, path, headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// `send`, with a failure of the connection returned instead of a panic.
+    pub fn try_send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> std::io::Result<Response> {
         let mut req = format!("{method} {path} HTTP/1.1\r\n");
         if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
             req.push_str(&format!("host: {}\r\n", self.host));
@@ -267,33 +278,48 @@ impl Client {
             req.push_str(&format!("{n}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        self.reader
-            .get_mut()
-            .write_all(req.as_bytes())
-            .expect("write request");
+        self.reader.get_mut().write_all(req.as_bytes())?;
         self.read_response(method == "HEAD")
     }
 
-    fn read_line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("read line");
-        line.trim_end_matches(['\r', '\n']).to_owned()
+    /// Writes raw bytes, for requests no well-behaved client would send.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.reader.get_mut().write_all(bytes)
     }
 
-    fn read_response(&mut self, head: bool) -> Response {
-        let status_line = self.read_line();
+    /// Reads one response, whatever was written before.
+    pub fn read(&mut self) -> std::io::Result<Response> {
+        self.read_response(false)
+    }
+
+    fn read_line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+
+    fn read_response(&mut self, head: bool) -> std::io::Result<Response> {
+        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        let status_line = self.read_line()?;
         let status: u16 = status_line
             .split(' ')
             .nth(1)
             .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+            .ok_or_else(|| bad(format!("bad status line {status_line:?}")))?;
         let mut headers = Vec::new();
         loop {
-            let line = self.read_line();
+            let line = self.read_line()?;
             if line.is_empty() {
                 break;
             }
-            let (n, v) = line.split_once(':').expect("header line has a colon");
+            let (n, v) = line
+                .split_once(':')
+                .ok_or_else(|| bad(format!("header line without a colon: {line:?}")))?;
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }
         let mut resp = Response {
@@ -302,35 +328,68 @@ impl Client {
             body: Vec::new(),
         };
         if head {
-            return resp;
+            return Ok(resp);
         }
         if let Some(len) = resp.header("content-length") {
-            let len: usize = len.parse().expect("content-length is a number");
+            let len: usize = len
+                .parse()
+                .map_err(|_| bad(format!("content-length {len:?}")))?;
             let mut body = vec![0; len];
-            self.reader.read_exact(&mut body).expect("read body");
+            self.reader.read_exact(&mut body)?;
             resp.body = body;
         } else if resp
             .header("transfer-encoding")
             .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
         {
             loop {
-                let size = usize::from_str_radix(&self.read_line(), 16).expect("chunk size");
+                let line = self.read_line()?;
+                let size = usize::from_str_radix(&line, 16)
+                    .map_err(|_| bad(format!("chunk size {line:?}")))?;
                 let mut chunk = vec![0; size];
-                self.reader.read_exact(&mut chunk).expect("read chunk");
+                self.reader.read_exact(&mut chunk)?;
                 resp.body.extend_from_slice(&chunk);
-                self.read_line();
+                self.read_line()?;
                 if size == 0 {
                     break;
                 }
             }
         } else {
-            self.reader.read_to_end(&mut resp.body).expect("read body");
+            self.reader.read_to_end(&mut resp.body)?;
         }
-        resp
+        Ok(resp)
     }
 }
 
 /// One request on a fresh connection.
 pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
     Client::connect(addr).send(method, path, headers)
+}
+
+/// One request on a fresh connection; a connection failure is returned, not a panic.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::io::Result<Response> {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let mut client = Client {
+        reader: BufReader::new(stream),
+        host: addr.to_string(),
+    };
+    client.try_send(method, path, headers)
+}
+
+/// The value of the metric series `name{labels}` in a Prometheus text exposition, where
+/// `labels` is a substring of the series' labels.
+pub fn metric(exposition: &str, name: &str, labels: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (series, value) = rest.rsplit_once(' ')?;
+        (series.starts_with('{') && series.contains(labels))
+            .then(|| value.parse().ok())
+            .flatten()
+    })
 }

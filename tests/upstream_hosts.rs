@@ -1,0 +1,348 @@
+//! Backends of several hosts over real sockets: weighted round-robin, a retry on another host
+//! when a connection fails, passive ejection, active health checks, and requests that must
+//! never be sent twice.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A gateway whose one route goes to backend `pool`, built from `pool_yaml` (the backend's
+/// fields after its name).
+fn gateway(pool_yaml: &str) -> Gateway {
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        r#"
+server: {{ threads: 2 }}
+access_log: {{ enabled: false }}
+backends:
+  - name: pool
+{pool_yaml}
+listeners:
+  - name: main
+    address: {listen}
+    routes:
+      - {{ name: all, backend: pool }}
+"#
+    );
+    Gateway::start(&yaml, listen, &[])
+}
+
+fn hosts_yaml(hosts: &[(SocketAddr, u32)]) -> String {
+    let mut yaml = String::from("    static:\n      hosts:\n");
+    for (addr, weight) in hosts {
+        yaml.push_str(&format!(
+            "        - {{ host: {}, port: {}, weight: {weight} }}\n",
+            addr.ip(),
+            addr.port()
+        ));
+    }
+    yaml
+}
+
+/// Who served each of `n` requests, each on a fresh connection.
+fn served_by(gw: &Gateway, n: usize) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for _ in 0..n {
+        let resp = gw.get("/", &[]);
+        assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+        *counts.entry(resp.served_by()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if done() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn metrics(gw: &Gateway) -> String {
+    String::from_utf8_lossy(&gw.admin_get("/metrics").body).into_owned()
+}
+
+#[test]
+fn hosts_share_traffic_by_weight() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (free_addr("127.0.0.2"), free_addr("127.0.0.3"));
+    let _ea = echo(a, "a", dir.path());
+    let _eb = echo(b, "b", dir.path());
+    let gw = gateway(&hosts_yaml(&[(a, 3), (b, 1)]));
+
+    let counts = served_by(&gw, 200);
+    assert_eq!(counts.get("a"), Some(&150), "{counts:?}");
+    assert_eq!(counts.get("b"), Some(&50), "{counts:?}");
+    let m = metrics(&gw);
+    let healthy = metric(
+        &m,
+        "switchyard_backend_host_healthy",
+        &format!("host=\"{a}\""),
+    );
+    assert_eq!(healthy, Some(1.0), "{m}");
+}
+
+#[test]
+fn a_refused_connection_is_retried_on_another_host() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = free_addr("127.0.0.2");
+    let dead = free_addr("127.0.0.3"); // nothing listens here
+    let _e = echo(live, "live", dir.path());
+    let gw = gateway(&format!(
+        "{}    outlier_detection: {{ consecutive_failures: 0 }}\n",
+        hosts_yaml(&[(live, 1), (dead, 1)])
+    ));
+
+    // Passive ejection is off, so round-robin keeps sending first attempts to the dead host.
+    let counts = served_by(&gw, 20);
+    assert_eq!(counts.get("live"), Some(&20), "{counts:?}");
+    let m = metrics(&gw);
+    let retries = metric(&m, "switchyard_upstream_retries_total", "backend=\"pool\"")
+        .expect("retries counted");
+    let failures = metric(
+        &m,
+        "switchyard_backend_host_failures_total",
+        &format!("host=\"{dead}\""),
+    );
+    assert!(retries >= 5.0, "{m}");
+    assert_eq!(
+        failures,
+        Some(retries),
+        "one retry per refused connection: {m}"
+    );
+    let ejected = metric(
+        &m,
+        "switchyard_backend_host_ejected",
+        &format!("host=\"{dead}\""),
+    );
+    assert_eq!(ejected, Some(0.0), "ejection is off: {m}");
+}
+
+#[test]
+fn connect_retries_zero_answers_502_without_trying_another_host() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = free_addr("127.0.0.2");
+    let dead = free_addr("127.0.0.3");
+    let _e = echo(live, "live", dir.path());
+    let gw = gateway(&format!(
+        "{}    connect_retries: 0\n    outlier_detection: {{ consecutive_failures: 0 }}\n",
+        hosts_yaml(&[(live, 1), (dead, 1)])
+    ));
+    let statuses: Vec<u16> = (0..10).map(|_| gw.get("/", &[]).status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 502).count(),
+        5,
+        "{statuses:?}"
+    );
+}
+
+/// When a request finished, and its status or why it got none.
+type Outcome = (Instant, Result<u16, String>);
+
+/// Load from `threads` clients, each request on a fresh connection, until `stop`. Returns
+/// the statuses seen, in order, per client, and whether any connection failed outright.
+fn load(
+    addr: SocketAddr,
+    threads: usize,
+    stop: Arc<AtomicBool>,
+) -> Vec<thread::JoinHandle<Vec<Outcome>>> {
+    (0..threads)
+        .map(|_| {
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut seen = Vec::new();
+                while !stop.load(Ordering::Relaxed) && seen.len() < 5_000 {
+                    let outcome = try_request(addr, "GET", "/", &[])
+                        .map(|r| r.status)
+                        .map_err(|e| e.to_string());
+                    seen.push((Instant::now(), outcome));
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_dying_under_load_is_ejected_and_clients_see_no_errors_after() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b, c) = (
+        free_addr("127.0.0.2"),
+        free_addr("127.0.0.3"),
+        free_addr("127.0.0.4"),
+    );
+    let _ea = echo(a, "a", dir.path());
+    let eb = echo(b, "b", dir.path());
+    let _ec = echo(c, "c", dir.path());
+    let gw = gateway(&format!(
+        "{}    outlier_detection: {{ consecutive_failures: 3, ejection_time: 2s }}\n",
+        hosts_yaml(&[(a, 1), (b, 1), (c, 1)])
+    ));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(gw.addr, 4, stop.clone());
+    thread::sleep(Duration::from_millis(500));
+    let killed_at = Instant::now();
+    drop(eb);
+    wait_until("host b ejected", Duration::from_secs(5), || {
+        metric(
+            &metrics(&gw),
+            "switchyard_backend_host_ejected",
+            &format!("host=\"{b}\""),
+        ) == Some(1.0)
+    });
+    let ejected_at = Instant::now();
+    thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+
+    let mut total = 0;
+    for client in clients {
+        for (at, outcome) in client.join().expect("client thread") {
+            total += 1;
+            match outcome {
+                Ok(200) => {}
+                // Only what was on its way to b when it died may fail, and only as a 502/503.
+                Ok(502 | 503) if at < ejected_at && at >= killed_at => {}
+                other => panic!("request at {:?} after the kill: {other:?}", at - killed_at),
+            }
+        }
+    }
+    assert!(total > 100, "the load ran: {total} requests");
+
+    // After the ejection time, b (back again) takes its share without anyone's help.
+    let _eb = echo(b, "b", dir.path());
+    wait_until("b serves again", Duration::from_secs(10), || {
+        served_by(&gw, 6).contains_key("b")
+    });
+    let m = metrics(&gw);
+    assert_eq!(
+        metric(
+            &m,
+            "switchyard_backend_host_ejections_total",
+            &format!("host=\"{b}\"")
+        ),
+        Some(1.0),
+        "{m}"
+    );
+}
+
+#[test]
+fn active_health_checks_take_a_host_out_and_bring_it_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (free_addr("127.0.0.2"), free_addr("127.0.0.3"));
+    let _ea = echo(a, "a", dir.path());
+    let eb = echo(b, "b", dir.path());
+    let gw = gateway(&format!(
+        "{}    outlier_detection: {{ consecutive_failures: 0 }}
+    health_check: {{ path: /healthz, interval: 200ms, timeout: 500ms, healthy_threshold: 2, unhealthy_threshold: 2 }}\n",
+        hosts_yaml(&[(a, 1), (b, 1)])
+    ));
+    let healthy = |gw: &Gateway| {
+        metric(
+            &metrics(gw),
+            "switchyard_backend_host_healthy",
+            &format!("host=\"{b}\""),
+        )
+    };
+    wait_until("probes pass", Duration::from_secs(5), || {
+        metric(
+            &metrics(&gw),
+            "switchyard_backend_host_health_checks_total",
+            &format!("host=\"{b}\",result=\"passed\""),
+        )
+        .is_some_and(|n| n >= 2.0)
+    });
+    assert_eq!(healthy(&gw), Some(1.0));
+
+    drop(eb);
+    wait_until("b marked unhealthy", Duration::from_secs(5), || {
+        healthy(&gw) == Some(0.0)
+    });
+    // No request goes to b now: not even a first attempt (which the retry would hide), as
+    // the retry counter shows.
+    let counts = served_by(&gw, 20);
+    assert_eq!(counts.get("a"), Some(&20), "{counts:?}");
+    let m = metrics(&gw);
+    assert_eq!(
+        metric(&m, "switchyard_upstream_retries_total", "backend=\"pool\"").unwrap_or(0.0),
+        0.0,
+        "{m}"
+    );
+
+    let _eb = echo(b, "b", dir.path());
+    wait_until("b healthy again", Duration::from_secs(5), || {
+        healthy(&gw) == Some(1.0)
+    });
+    let counts = served_by(&gw, 20);
+    assert_eq!(counts.get("b"), Some(&10), "{counts:?}");
+}
+
+/// A host that reads one request, counts it, and closes the connection without answering.
+fn swallowing_host(addr: SocketAddr) -> Arc<AtomicUsize> {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let listener = TcpListener::bind(addr).expect("bind swallowing host");
+    let counter = seen.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(100) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            if !got.is_empty() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = stream.flush();
+            drop(stream);
+        }
+    });
+    seen
+}
+
+#[test]
+fn a_request_that_reached_a_host_is_never_sent_again() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let live = free_addr("127.0.0.2");
+    let swallow = free_addr("127.0.0.3");
+    let _e = echo(live, "live", dir.path());
+    let seen = swallowing_host(swallow);
+    let gw = gateway(&format!(
+        "{}    outlier_detection: {{ consecutive_failures: 0 }}\n",
+        hosts_yaml(&[(live, 1), (swallow, 1)])
+    ));
+
+    let mut failed = 0;
+    for method in ["POST", "GET", "POST", "GET", "POST", "GET"] {
+        let resp = request(gw.addr, method, "/", &[("content-length", "0")]);
+        match resp.status {
+            200 => assert_eq!(resp.served_by(), "live"),
+            502 => failed += 1,
+            other => panic!("{method}: {other}"),
+        }
+    }
+    // Round-robin sends half to the host that swallows requests; each one it saw came back
+    // to the client as a 502, none was sent on to the live host.
+    assert_eq!(failed, 3);
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+}
