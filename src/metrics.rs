@@ -31,6 +31,8 @@ pub struct Metrics {
     pub upstream_failures: IntCounterVec,
     pub upstream_retries: IntCounterVec,
     pub in_flight: IntGaugeVec,
+    pub connections: IntGaugeVec,
+    pub connections_rejected: IntCounterVec,
     pub access_log_dropped: IntCounter,
     pub config_reloads: IntCounterVec,
     pub config_last_success: Gauge,
@@ -74,6 +76,20 @@ impl Metrics {
             Opts::new("requests_in_flight", "Requests being handled, by listener."),
             &["listener"],
         )?;
+        let connections = IntGaugeVec::new(
+            Opts::new(
+                "downstream_connections",
+                "Open client connections, by listener.",
+            ),
+            &["listener"],
+        )?;
+        let connections_rejected = IntCounterVec::new(
+            Opts::new(
+                "downstream_connections_closed_total",
+                "Client connections the gateway closed on a limit, by listener and reason (max_connections: answered 503; header_read_timeout: answered 408).",
+            ),
+            &["listener", "reason"],
+        )?;
         let access_log_dropped = IntCounter::new(
             "access_log_dropped_total",
             "Access log lines dropped because the writer could not keep up.",
@@ -96,6 +112,8 @@ impl Metrics {
         registry.register(Box::new(upstream_failures.clone()))?;
         registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(connections.clone()))?;
+        registry.register(Box::new(connections_rejected.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
         Ok(Metrics {
             registry,
@@ -104,6 +122,8 @@ impl Metrics {
             upstream_failures,
             upstream_retries,
             in_flight,
+            connections,
+            connections_rejected,
             access_log_dropped,
             config_reloads,
             config_last_success,

@@ -13,7 +13,8 @@ use crate::backend_client::BackendClient;
 use http::HeaderName;
 
 use crate::config::{
-    join_path, AdminSettings, Config, ConfigError, FilterEntry, LoadedConfig, ServerSettings,
+    join_path, AdminSettings, Config, ConfigError, FilterEntry, ListenerLimits, LoadedConfig,
+    ServerSettings,
 };
 
 /// The most worker threads a listener may ask for; more is a typo, not a tuning.
@@ -46,6 +47,7 @@ pub struct Listener {
     pub name: Arc<str>,
     pub address: SocketAddr,
     pub chain: FilterChain,
+    pub limits: ListenerLimits,
 }
 
 /// A listener's filters in run order: `pre_routing`, the router, `post_routing`; and the
@@ -191,9 +193,11 @@ impl Pipeline {
                 &phases.response,
                 &at,
             )?;
+            check_limits(&l.limits, &at, loaded)?;
             listeners.push(Listener {
                 name: Arc::from(l.name.as_str()),
                 address: l.address,
+                limits: l.limits.clone(),
                 chain: FilterChain {
                     request,
                     router_at,
@@ -282,4 +286,26 @@ fn build_phase(
                 })
         })
         .collect()
+}
+
+/// Limits of zero would refuse every request or close every connection at once.
+fn check_limits(
+    limits: &ListenerLimits,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    let positive = [
+        (
+            "max_request_header_bytes",
+            limits.max_request_header_bytes == 0,
+        ),
+        ("max_request_headers", limits.max_request_headers == 0),
+        ("max_connections", limits.max_connections == 0),
+        ("header_read_timeout", limits.header_read_timeout.is_zero()),
+        ("idle_timeout", limits.idle_timeout.is_zero()),
+    ];
+    if let Some((field, _)) = positive.iter().find(|(_, zero)| *zero) {
+        return Err(loaded.error_at(format!("{at}.limits.{field}"), "must be greater than zero"));
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 
@@ -15,7 +15,7 @@ use crate::access_log::AccessLog;
 use crate::admin::Admin;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, ListenerGuard};
 use crate::{drain, reload};
 
 #[derive(Debug, thiserror::Error)]
@@ -122,10 +122,13 @@ pub fn run(
     log::info!("admin on http://{admin_address} (/metrics, /healthz, /readyz, /config)");
 
     for (index, (name, address)) in listeners.iter().enumerate() {
-        let mut service = http_proxy_service_with_name(
+        let proxy = http_proxy(
             &server.configuration,
             Gateway::new(shared.clone(), index, metrics.clone(), access_log.clone()),
-            &format!("listener {name}"),
+        );
+        let mut service = Service::new(
+            format!("listener {name}"),
+            ListenerGuard::new(proxy, shared.clone(), index, &metrics),
         );
         service.threads = Some(threads);
         service.add_tcp(&address.to_string());

@@ -134,11 +134,11 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("address: 127.0.0.1:18080", "adress: 127.0.0.1:18080"),
-        "FILE:10:5: listeners[0].adress: unknown field `adress`, expected one of `name`, `address`, `filters`, `routes`",
+        "FILE:10:5: listeners[0].adress: unknown field `adress`, expected one of `name`, `address`, `filters`, `limits`, `routes`",
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `matches`, `backend`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `matches`, `backend`, `max_request_body_bytes`",
     );
 }
 

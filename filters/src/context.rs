@@ -20,6 +20,8 @@ pub struct BackendRef {
 pub struct RouteTarget {
     pub route: Arc<str>,
     pub backend: BackendRef,
+    /// The route's own cap on the request body, over the listener's.
+    pub max_request_body_bytes: Option<u64>,
 }
 
 /// A token that `jwt_authn` verified: which provider vouched for it, and its claims.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 pub use error::ConfigError;
 pub use model::{
     AccessLogSettings, AdminSettings, BackendConfig, BackendTls, Config, FilterEntry,
-    HealthCheckConfig, HostConfig, ListenerConfig, OutlierDetectionConfig, PhaseFilters,
-    ServerSettings, StaticEndpoint,
+    HealthCheckConfig, HostConfig, ListenerConfig, ListenerLimits, OutlierDetectionConfig,
+    PhaseFilters, ServerSettings, StaticEndpoint,
 };
 pub use source_map::{join as join_path, Location, SourceMap};
 

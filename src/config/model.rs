@@ -293,8 +293,76 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     #[serde(default)]
     pub filters: PhaseFilters,
+    /// What one client may ask of this listener.
+    #[serde(default)]
+    pub limits: ListenerLimits,
     /// The router's config: an ordered list of routes (see `switchyard_filters::router`).
     pub routes: serde_yaml::Value,
+}
+
+/// Bounds on what a client may send or hold, each with the answer it gets past them. The
+/// defaults suit a public API: Envoy's header bounds, nginx's body size times ten.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerLimits {
+    /// Request line plus header names and values, in bytes; past it: 431. (The HTTP parser
+    /// refuses a header section over 1 MiB with 400 before any of this is seen.)
+    #[serde(default = "default_max_header_bytes")]
+    pub max_request_header_bytes: usize,
+    /// Header fields in a request; past it: 431. (The parser refuses more than 256 with 400.)
+    #[serde(default = "default_max_headers")]
+    pub max_request_headers: usize,
+    /// Request body in bytes, unless the route sets its own; past it: 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_request_body_bytes: u64,
+    /// Time a new connection has to deliver its first request header; past it: 408 and the
+    /// connection is closed.
+    #[serde(default = "default_header_read_timeout", with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    #[serde(default = "default_client_idle_timeout", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Open client connections on this listener; a connection past it gets 503 and is
+    /// closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        ListenerLimits {
+            max_request_header_bytes: default_max_header_bytes(),
+            max_request_headers: default_max_headers(),
+            max_request_body_bytes: default_max_body_bytes(),
+            header_read_timeout: default_header_read_timeout(),
+            idle_timeout: default_client_idle_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+fn default_max_header_bytes() -> usize {
+    60 * 1024
+}
+
+fn default_max_headers() -> usize {
+    100
+}
+
+fn default_max_body_bytes() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_client_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_max_connections() -> usize {
+    10_000
 }
 
 /// The filters of each phase, run in list order.

@@ -2,6 +2,8 @@
 //!
 //! One [`Gateway`] serves one listener. For each request, pingora calls, in order:
 //!
+//! 0. Before any of this, [`ListenerGuard`] has admitted the connection (`max_connections`)
+//!    and watches that its first request header arrives within `header_read_timeout`.
 //! 1. [`new_ctx`](ProxyHttp::new_ctx): pins the current [`Pipeline`] for the request's whole
 //!    life, so a reload never changes the rules half-way through a request.
 //! 2. [`request_filter`](ProxyHttp::request_filter): sets `x-request-id`, then runs the
@@ -20,6 +22,8 @@
 //! 7. [`logging`](ProxyHttp::logging), for every request however it ended: the request
 //!    counter and duration histogram by route, and the access log line.
 
+mod guard;
+mod limits;
 mod respond;
 mod upstream_error;
 
@@ -41,6 +45,8 @@ use crate::backend::Tried;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
 use prometheus::IntGauge;
+
+pub use guard::ListenerGuard;
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -121,6 +127,9 @@ pub struct RequestCtx {
     /// The backend host of the current attempt, and the hosts that failed this request.
     host: Option<usize>,
     tried: Tried,
+    /// The request body allowed by the route, and how much of it has passed so far.
+    body_limit: u64,
+    body_seen: u64,
     in_flight: InFlight,
 }
 
@@ -157,6 +166,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
+        guard::header_read();
         RequestCtx {
             pipeline: self.pipeline.load_full(),
             listener: self.listener,
@@ -167,26 +177,54 @@ impl ProxyHttp for Gateway {
             upstream_time: None,
             host: None,
             tried: Tried::default(),
+            body_limit: u64::MAX,
+            body_seen: 0,
             in_flight: InFlight::enter(&self.in_flight),
         }
     }
 
     /// Runs the request chain. `Ok(true)` means a response was sent here and pingora stops.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        ensure_request_id(session.req_header_mut())?;
         let ip = client_ip(session);
         ctx.client_ip = ip;
         let pipeline = ctx.pipeline.clone();
-        let chain = &pipeline.listeners[ctx.listener].chain;
+        let listener = &pipeline.listeners[ctx.listener];
+        let chain = &listener.chain;
+        let limits = &listener.limits;
+        // pingora keeps an HTTP/1.1 connection open for as long as the client likes; bound
+        // the wait for its next request.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(limits.idle_timeout.as_secs().max(1)));
+        }
+        // Answer pipelined requests in order (RFC 9112 §9.3.2) instead of dropping all but
+        // the first: pingora serves them one after another on the kept connection.
+        if let pingora::protocols::http::ServerSession::H1(h1) = session.as_downstream_mut() {
+            h1.set_pipelining_enabled(true);
+        }
 
-        let mut verdict = None;
-        {
+        let mut verdict = limits::check_header(session.req_header(), limits);
+        if verdict.is_some() {
+            // The rest of what this client sent is not worth reading.
+            session.set_keepalive(None);
+        } else {
+            ensure_request_id(session.req_header_mut())?;
+        }
+        if verdict.is_none() {
             let mut rctx = RequestContext::new(session.req_header_mut(), ip, &mut ctx.state);
             for filter in chain.request_filters() {
                 if let Flow::Respond(response) = filter.on_request(&mut rctx).await {
                     verdict = Some(response);
                     break;
                 }
+            }
+        }
+        if let (None, Some(route)) = (&verdict, ctx.state.route()) {
+            ctx.body_limit = route
+                .max_request_body_bytes
+                .unwrap_or(limits.max_request_body_bytes);
+            verdict = limits::check_declared_body(session.req_header(), ctx.body_limit);
+            if verdict.is_some() {
+                session.set_keepalive(None);
             }
         }
         let response = match verdict {
@@ -287,6 +325,28 @@ impl ProxyHttp for Gateway {
             ctx.pipeline.backends[route.backend.index].report(host, false);
         }
         e
+    }
+
+    /// Counts the body as it streams to the backend: a body without a declared length (or
+    /// with a false one) is cut off at the route's limit with 413, or with a reset when the
+    /// response has begun.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            ctx.body_seen = ctx.body_seen.saturating_add(chunk.len() as u64);
+            if ctx.body_seen > ctx.body_limit {
+                return Error::e_explain(
+                    HTTPStatus(StatusCode::PAYLOAD_TOO_LARGE.as_u16()),
+                    format!("request body over {} bytes", ctx.body_limit),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Runs on pingora's per-attempt copy of the request, after hop-by-hop headers are removed.

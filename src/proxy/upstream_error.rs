@@ -100,6 +100,10 @@ impl Failure {
                 format!("backend `{backend}` failed to deliver a valid response"),
             ),
             Failure::BadRequest => ("bad_request", "the request could not be read".to_owned()),
+            Failure::Status(StatusCode::PAYLOAD_TOO_LARGE) => (
+                "payload_too_large",
+                "the request body is larger than this route accepts".to_owned(),
+            ),
             Failure::Status(_) => ("error", "the request failed".to_owned()),
             Failure::Internal | Failure::ClientGone => (
                 "internal_error",

@@ -31,6 +31,10 @@ pub struct RouteConfig {
     pub matches: Vec<MatchConfig>,
     /// The name of a backend defined under the top-level `backends`.
     pub backend: String,
+    /// The largest request body this route accepts, in bytes; larger ones get 413. Absent:
+    /// the listener's `limits.max_request_body_bytes`.
+    #[serde(default)]
+    pub max_request_body_bytes: Option<u64>,
 }
 
 /// One alternative of a route: every test it names must pass.

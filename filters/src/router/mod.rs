@@ -115,6 +115,7 @@ impl Router {
                 target: RouteTarget {
                     route: Arc::from(route.name.as_str()),
                     backend,
+                    max_request_body_bytes: route.max_request_body_bytes,
                 },
                 alternatives,
             });
