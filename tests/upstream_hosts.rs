@@ -346,3 +346,56 @@ fn a_request_that_reached_a_host_is_never_sent_again() {
     assert_eq!(failed, 3);
     assert_eq!(seen.load(Ordering::SeqCst), 3);
 }
+
+#[test]
+fn a_backend_that_dies_and_comes_back_under_load() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = free_addr("127.0.0.2");
+    let backend = echo(addr, "only", dir.path());
+    let gw = gateway(&format!(
+        "    static: {{ host: {}, port: {} }}\n    outlier_detection: {{ consecutive_failures: 3, ejection_time: 500ms }}\n",
+        addr.ip(),
+        addr.port()
+    ));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(gw.addr, 4, stop.clone());
+    thread::sleep(Duration::from_millis(500));
+    let killed_at = Instant::now();
+    drop(backend);
+    thread::sleep(Duration::from_millis(1000));
+    let _backend = echo(addr, "only", dir.path());
+    let back_at = Instant::now();
+    thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+
+    let (mut ok, mut failed, mut ok_after_recovery) = (0, 0, 0);
+    for client in clients {
+        for (at, outcome) in client.join().expect("client thread") {
+            match outcome {
+                Ok(200) => {
+                    ok += 1;
+                    if at > back_at + Duration::from_millis(600) {
+                        ok_after_recovery += 1;
+                    }
+                }
+                // Every request is answered; only those meeting the dead backend fail, and
+                // they fail as 502/503, never as a dropped or hung connection.
+                Ok(502 | 503) => {
+                    assert!(
+                        at >= killed_at && at <= back_at + Duration::from_millis(600),
+                        "a failure outside the outage, {:?} after the kill",
+                        at - killed_at
+                    );
+                    failed += 1;
+                }
+                other => panic!("{:?} after the kill: {other:?}", at - killed_at),
+            }
+        }
+    }
+    assert!(ok > 100 && failed > 0, "ok {ok}, failed {failed}");
+    assert!(
+        ok_after_recovery > 50,
+        "traffic recovered by itself: {ok_after_recovery}"
+    );
+}
