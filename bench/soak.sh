@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Soak: steady load with tokens for a long time, while the config reloads and backends
+# restart, to show the gateway neither leaks nor loses its way.
+#
+#   bench/soak.sh [DURATION_S=600] [RELOAD_EVERY_S=30] [RESTART_EVERY_S=120] [CONN=32]
+#
+# Three nginx backends: app-latest has two hosts (127.0.0.2 and 127.0.0.4), app-v2 one
+# (127.0.0.3). wrk (bench/soak.lua) sends a mix: fresh valid tokens (v2), no token,
+# x-version-override: v2, and a forged token (401 expected). Every RELOAD_EVERY_S the config
+# is rewritten (a timeout flips) and the gateway gets SIGHUP; every RESTART_EVERY_S a backend
+# is stopped for 3 s and started again, alternating between one host of app-latest (its other
+# host takes the traffic) and app-v2's only host (its requests get 502/503 meanwhile).
+#
+# Prints requests, answers by status, socket errors, p50/p99, reloads, and the gateway's RSS
+# every 30 s from start to end.
+set -euo pipefail
+DURATION=${1:-600}
+RELOAD_EVERY=${2:-30}
+RESTART_EVERY=${3:-120}
+CONNECTIONS=${4:-32}
+source "$(dirname "$0")/lib.sh"
+
+BACKEND_PORT=$(port)
+backend() { # $1: name, $2: address
+    local d="$work/backend-$1"
+    mkdir -p "$d"
+    {
+        nginx_head "$d"
+        echo "http {"
+        echo "    access_log off; keepalive_requests 1000000;"
+        nginx_temp_paths "$d"
+        echo "    server { listen $2:$BACKEND_PORT; default_type application/json; return 200 '{\"servedBy\":\"$1\"}'; }"
+        echo "}"
+    } >"$d/nginx.conf"
+    taskset -c 1 nginx -c "$d/nginx.conf" >>"$work/backend-$1.log" 2>&1 &
+    echo $!
+}
+declare -A backend_pid backend_addr=([latest-a]=127.0.0.2 [latest-b]=127.0.0.4 [v2]=127.0.0.3)
+for b in latest-a latest-b v2; do
+    backend_pid[$b]=$(backend "$b" "${backend_addr[$b]}")
+    pids+=("${backend_pid[$b]}")
+    wait_port "${backend_addr[$b]}" "$BACKEND_PORT"
+done
+
+GATEWAY_PORT=$(port)
+GATEWAY_ADMIN=127.0.0.1:$(port)
+config="$work/soak.yaml"
+write_config() { # $1: app-v2's connect timeout
+    cat >"$config.tmp" <<YAML
+server: { threads: 1 }
+admin: { address: $GATEWAY_ADMIN }
+access_log: { enabled: false }
+backends:
+  - name: app-latest
+    static:
+      hosts:
+        - { host: 127.0.0.2, port: $BACKEND_PORT }
+        - { host: 127.0.0.4, port: $BACKEND_PORT }
+    outlier_detection: { consecutive_failures: 3, ejection_time: 5s }
+    health_check: { path: /healthz, interval: 1s, timeout: 500ms }
+  - name: app-v2
+    static: { host: 127.0.0.3, port: $BACKEND_PORT }
+    connect_timeout: $1
+listeners:
+  - name: soak
+    address: 127.0.0.1:$GATEWAY_PORT
+    filters:
+      pre_routing:
+        - name: jwt_authn
+          config:
+            mode: optional
+            providers:
+              - name: lab
+                issuer: versioned-routing-lab
+                audiences: [public-api]
+                jwks: { file: $PWD/conf/demo/jwks.json }
+        - name: transformation
+          config:
+            request:
+              set: [{ name: x-tenant-version, value: jwt.version }]
+    routes:
+      - name: override-v2
+        matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
+        backend: app-v2
+      - name: tenant-v2
+        matches: [{ headers: [{ name: x-tenant-version, value: v2 }] }]
+        backend: app-v2
+      - name: default
+        backend: app-latest
+YAML
+    mv "$config.tmp" "$config"
+}
+write_config 2s
+RUST_LOG=warn taskset -c 0 "$BIN" run --config "$config" >"$work/gateway.log" 2>&1 &
+GATEWAY_PID=$!
+pids+=("$GATEWAY_PID")
+wait_port 127.0.0.1 "$GATEWAY_PORT"
+
+make_tokens 50000
+export TOKENS_FILE BAD_TOKEN
+url="http://127.0.0.1:$GATEWAY_PORT/"
+check_answer "$url" 200 ""
+check_answer "$url" 200 @tokens
+
+echo "soak: ${DURATION}s, $CONNECTIONS connections, reload every ${RELOAD_EVERY}s, backend restart every ${RESTART_EVERY}s"
+taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/soak.lua "$url" >"$work/wrk.out" 2>&1 &
+wrk_pid=$!
+
+start=$(date +%s)
+rss_series=()
+reloads=0
+restarts=()
+flip=0
+next_restart=v2
+while kill -0 "$wrk_pid" 2>/dev/null; do
+    sleep 1
+    t=$(($(date +%s) - start))
+    if ((t % 30 == 0)); then rss_series+=("${t}s:$(rss_mb "$GATEWAY_PID")"); fi
+    if ((t > 0 && t % RELOAD_EVERY == 0)); then
+        flip=$((1 - flip))
+        write_config "$((2 + flip))s"
+        kill -HUP "$GATEWAY_PID"
+        reloads=$((reloads + 1))
+    fi
+    if ((t > 0 && t % RESTART_EVERY == 0 && t + 10 < DURATION)); then
+        b=$next_restart
+        kill "${backend_pid[$b]}"
+        wait "${backend_pid[$b]}" 2>/dev/null || true
+        sleep 3
+        backend_pid[$b]=$(backend "$b" "${backend_addr[$b]}")
+        pids+=("${backend_pid[$b]}")
+        restarts+=("${t}s:$b")
+        if [ "$b" = v2 ]; then next_restart=latest-b; else next_restart=v2; fi
+    fi
+done
+wait "$wrk_pid" || true
+rss_series+=("end:$(rss_mb "$GATEWAY_PID")")
+
+out=$(cat "$work/wrk.out")
+metrics=$(curl -s "http://$GATEWAY_ADMIN/metrics")
+echo
+echo "requests:     $(awk '/requests in/ { print $1 }' <<<"$out") in ${DURATION}s ($(awk '/^Requests\/sec:/ { print $2 }' <<<"$out") req/s)"
+echo "latency:      p50 $(awk '$1 == "50%" { print $2 }' <<<"$out"), p99 $(awk '$1 == "99%" { print $2 }' <<<"$out")"
+echo "answers:      $(awk '/^status / { printf "%s: %s  ", $2, $3 }' <<<"$out")"
+echo "socket errs:  $(awk '/^socket / { print }' <<<"$out")"
+echo "reloads:      $reloads sent; gateway counted $(awk '/^switchyard_config_reloads_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
+echo "restarts:     ${restarts[*]:-none}"
+echo "upstream:     $(awk '/^switchyard_upstream_(failures|retries)_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
+echo "ejections:    $(awk '/^switchyard_backend_host_ejections_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
+echo "gateway RSS:  ${rss_series[*]} (MB); peak $(peak_rss_mb "$GATEWAY_PID") MB"
