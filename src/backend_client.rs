@@ -1,6 +1,7 @@
-//! GET requests to a backend on behalf of filters (a JWKS from the identity provider), over
-//! the backend's own connection settings: its resolved address, TLS with its SNI, trusted CAs
-//! and client certificate, and its timeouts.
+//! GET requests to a backend on behalf of filters (a JWKS from the identity provider): to one
+//! of its hosts, picked as a request's would be (round-robin among the healthy ones), over
+//! that host's connection settings: TLS with its SNI, trusted CAs and client certificate, and
+//! the backend's timeouts.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -15,8 +16,6 @@ use crate::backend::{Backend, Tried};
 
 pub struct BackendClient {
     backend: Arc<Backend>,
-    /// Each host's `Host` header: its configured name, with the port unless it is the default.
-    authorities: Vec<String>,
     identity: String,
     /// Built on first use: making one loads TLS roots, which backends never fetched from
     /// should not pay for at every config load.
@@ -25,22 +24,11 @@ pub struct BackendClient {
 
 impl BackendClient {
     pub fn new(backend: Arc<Backend>) -> Self {
-        let tls = backend.config.tls.is_some();
-        let authorities = backend
-            .hosts
-            .iter()
-            .map(|h| {
-                let (name, port) = h.label.rsplit_once(':').unwrap_or((&h.label, ""));
-                let port = port.parse().unwrap_or(if tls { 443 } else { 80 });
-                crate::backend::authority(name, port, tls)
-            })
-            .collect();
         // Everything that decides where and how the connection goes.
         let addresses: Vec<_> = backend.hosts.iter().map(|h| h.address).collect();
         let identity = format!("{:?} {addresses:?}", backend.config);
         BackendClient {
             backend,
-            authorities,
             identity,
             connector: OnceLock::new(),
         }
@@ -61,7 +49,7 @@ impl BackendClient {
         let mut request = RequestHeader::build("GET", path.as_bytes(), None)
             .map_err(|e| FetchError::new(FetchErrorKind::BadResponse, e.to_string()))?;
         for (name, value) in [
-            ("host", self.authorities[host].as_str()),
+            ("host", self.backend.hosts[host].authority.as_str()),
             ("accept", "application/jwk-set+json, application/json"),
             (
                 "user-agent",

@@ -51,11 +51,23 @@ pub struct Backend {
 pub struct Host {
     /// `host:port` as configured: the label in metrics and logs.
     pub label: Arc<str>,
+    /// Its `Host` header for requests the gateway makes itself: the configured name, with
+    /// the port unless it is the scheme's default.
+    pub authority: String,
     pub address: SocketAddr,
     pub weight: u32,
     peer: HttpPeer,
     member: LbBackend,
     state: Arc<HostState>,
+}
+
+/// A configured host once resolved, before its health state is attached.
+struct Resolved {
+    address: SocketAddr,
+    peer: HttpPeer,
+    label: Arc<str>,
+    authority: String,
+    weight: u32,
 }
 
 /// Hosts one request has tried already.
@@ -115,13 +127,14 @@ impl Backend {
         let specs = host_specs(config, at, loaded)?;
         let name: Arc<str> = Arc::from(config.name.as_str());
 
-        let mut resolved = Vec::with_capacity(specs.len());
-        for (spec, field) in &specs {
-            let address = resolve(spec, field, loaded)?;
-            if let Some((_, _, other)) = resolved.iter().find(|(a, _, _)| *a == address) {
+        let tls = config.tls.is_some();
+        let mut resolved: Vec<Resolved> = Vec::with_capacity(specs.len());
+        for (spec, field) in specs {
+            let address = resolve(&spec, &field, loaded)?;
+            if let Some(other) = resolved.iter().find(|r| r.address == address) {
                 return Err(loaded.error_at(
-                    field.as_str(),
-                    format!("{address} is already the address of {other}"),
+                    field,
+                    format!("{address} is already the address of {}", other.label),
                 ));
             }
             let mut peer = match &config.tls {
@@ -129,17 +142,23 @@ impl Backend {
                 Some(t) => tls::tls_peer(address, &spec.host, t, at, loaded)?,
             };
             settle_peer(&mut peer, config);
-            resolved.push((address, peer, format!("{}:{}", spec.host, spec.port)));
+            resolved.push(Resolved {
+                address,
+                peer,
+                label: format!("{}:{}", spec.host, spec.port).into(),
+                authority: authority(&spec.host, spec.port, tls),
+                weight: spec.weight,
+            });
         }
 
         let identity = format!(
             "backend {config:?} at {:?}",
-            resolved.iter().map(|(a, _, _)| a).collect::<Vec<_>>()
+            resolved.iter().map(|r| r.address).collect::<Vec<_>>()
         );
         let mut fresh = false;
         let mut make = || {
             fresh = true;
-            new_health(&name, config, &specs, &resolved)
+            new_health(&name, config, &resolved)
         };
         let health = match background {
             Some(bg) => bg.shared(&identity, make),
@@ -149,16 +168,16 @@ impl Backend {
             health::spawn_checks(bg.runtime(), &health, check.interval);
         }
 
-        let hosts: Vec<Host> = specs
-            .iter()
-            .zip(resolved)
+        let hosts: Vec<Host> = resolved
+            .into_iter()
             .zip(&health.hosts)
-            .map(|(((spec, _), (address, peer, label)), state)| Host {
-                label: label.into(),
-                address,
-                weight: spec.weight,
-                peer,
-                member: member(address, spec.weight),
+            .map(|(r, state)| Host {
+                member: member(r.address, r.weight),
+                label: r.label,
+                authority: r.authority,
+                address: r.address,
+                weight: r.weight,
+                peer: r.peer,
                 state: state.clone(),
             })
             .collect();
@@ -385,24 +404,18 @@ fn member(address: SocketAddr, weight: u32) -> LbBackend {
     }
 }
 
-fn new_health(
-    name: &Arc<str>,
-    config: &BackendConfig,
-    specs: &[(HostConfig, String)],
-    resolved: &[(SocketAddr, HttpPeer, String)],
-) -> SharedHealth {
+fn new_health(name: &Arc<str>, config: &BackendConfig, resolved: &[Resolved]) -> SharedHealth {
     let hosts: Vec<Arc<HostState>> = resolved.iter().map(|_| Arc::default()).collect();
     let registry = Arc::new(HealthRegistry::new());
     if let Some(check) = &config.health_check {
-        let targets = specs
+        let targets = resolved
             .iter()
-            .zip(resolved)
             .zip(&hosts)
-            .map(|(((spec, _), (address, peer, label)), state)| ProbeTarget {
-                address: *address,
-                label: label.as_str().into(),
-                peer: peer.clone(),
-                authority: authority(&spec.host, spec.port, config.tls.is_some()),
+            .map(|(r, state)| ProbeTarget {
+                address: r.address,
+                label: r.label.clone(),
+                peer: r.peer.clone(),
+                authority: r.authority.clone(),
                 state: state.clone(),
             })
             .collect();
@@ -412,7 +425,7 @@ fn new_health(
 }
 
 /// The `Host` header for a host: its name, with the port unless it is the scheme's default.
-pub fn authority(host: &str, port: u16, tls: bool) -> String {
+fn authority(host: &str, port: u16, tls: bool) -> String {
     let default_port = if tls { 443 } else { 80 };
     if port == default_port {
         host.to_owned()
