@@ -51,11 +51,11 @@ fuzz_target!(|data: &[u8]| {
     // A client's attempt to choose the value itself.
     let _ = request.insert_header("x-a", "forged");
     let mut state = RequestState::default();
-    state.set_jwt(Some(Arc::new(VerifiedJwt::new(
-        "fuzz".into(),
-        claims.clone(),
-    ))));
-    assert_eq!(run_chain(pipeline(), &mut request, &mut state), None);
+    let jwt = Arc::new(VerifiedJwt::new("fuzz".into(), claims.clone()));
+    assert_eq!(
+        run_chain(pipeline(), &mut request, &mut state, Some(jwt)),
+        None
+    );
     assert_headers_clean(&request);
     let expected = claims.get("version").and_then(|v| v.as_str());
     let got = request.headers.get("x-a").map(|v| v.as_bytes());

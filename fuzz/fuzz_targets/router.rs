@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .any(|v| v.as_bytes() == b"v2");
     let mut state = RequestState::default();
-    match run_chain(lab(), &mut request, &mut state) {
+    match run_chain(lab(), &mut request, &mut state, None) {
         None => {
             let route = state.route().expect("no answer means a route was chosen");
             assert!(

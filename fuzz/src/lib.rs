@@ -4,8 +4,12 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use std::sync::Arc;
 use switchyard::pipeline::Pipeline;
-use switchyard_filters::{Flow, Registry, RequestContext, RequestHeader, RequestState};
+
+use switchyard_filters::{
+    Flow, Registry, RequestContext, RequestHeader, RequestState, VerifiedJwt,
+};
 
 /// The pipeline of `conf/gateway.yaml`, compiled once.
 pub fn lab() -> &'static Pipeline {
@@ -27,16 +31,21 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs the first listener's request chain on `request`; returns the answer's status if a
-/// filter answered, and what the chain left in `state`.
+/// Runs the first listener's request chain on `request`, as if `jwt_authn` had verified `jwt`
+/// before it; returns the answer's status if a filter answered, and what the chain left in
+/// `state`.
 pub fn run_chain(
     pipeline: &Pipeline,
     request: &mut RequestHeader,
     state: &mut RequestState,
+    jwt: Option<Arc<VerifiedJwt>>,
 ) -> Option<u16> {
     let chain = &pipeline.listeners[0].chain;
     runtime().block_on(async {
         let mut ctx = RequestContext::new(request, None, state);
+        if jwt.is_some() {
+            ctx.set_jwt(jwt);
+        }
         for filter in chain.request_filters() {
             if let Flow::Respond(response) = filter.on_request(&mut ctx).await {
                 return Some(response.status().as_u16());
