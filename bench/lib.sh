@@ -143,6 +143,27 @@ start_bare() {
     wait_port 127.0.0.1 "$BARE_PORT"
 }
 
+# The lab's pre_routing filters as listener YAML: jwt_authn trusting the demo key (optional
+# mode), then transformation copying the `version` claim into x-tenant-version.
+lab_filters_yaml() {
+    cat <<YAML
+    filters:
+      pre_routing:
+        - name: jwt_authn
+          config:
+            mode: optional
+            providers:
+              - name: lab
+                issuer: versioned-routing-lab
+                audiences: [public-api]
+                jwks: { file: $PWD/conf/demo/jwks.json }
+        - name: transformation
+          config:
+            request:
+              set: [{ name: x-tenant-version, value: jwt.version }]
+YAML
+}
+
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
 # $3: the binary (default $BIN). Sets GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
@@ -160,20 +181,7 @@ backends:
 listeners:
   - name: bench
     address: 127.0.0.1:$GATEWAY_PORT
-    filters:
-      pre_routing:
-        - name: jwt_authn
-          config:
-            mode: optional
-            providers:
-              - name: lab
-                issuer: versioned-routing-lab
-                audiences: [public-api]
-                jwks: { file: $PWD/conf/demo/jwks.json }
-        - name: transformation
-          config:
-            request:
-              set: [{ name: x-tenant-version, value: jwt.version }]
+$(lab_filters_yaml)
     routes:
       - name: override-v2
         matches: [{ headers: [{ name: x-version-override, value: v2 }] }]

@@ -64,20 +64,7 @@ backends:
 listeners:
   - name: soak
     address: 127.0.0.1:$GATEWAY_PORT
-    filters:
-      pre_routing:
-        - name: jwt_authn
-          config:
-            mode: optional
-            providers:
-              - name: lab
-                issuer: versioned-routing-lab
-                audiences: [public-api]
-                jwks: { file: $PWD/conf/demo/jwks.json }
-        - name: transformation
-          config:
-            request:
-              set: [{ name: x-tenant-version, value: jwt.version }]
+$(lab_filters_yaml)
     routes:
       - name: override-v2
         matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
