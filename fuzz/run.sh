@@ -28,11 +28,10 @@ cargo +nightly fuzz build -O
 run() {
     local t=$1 log="logs/$1.log"
     mkdir -p "corpus/$t" logs
+    local status=0 last
     cargo +nightly fuzz run -O "$t" "corpus/$t" "seeds/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=4096 -timeout=10 \
-        -print_final_stats=1 >"$log" 2>&1
-    local status=$?
-    local last
+        -print_final_stats=1 >"$log" 2>&1 || status=$?
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
     echo "$t: exit $status: $last"
     grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb)' "$log" | sed "s/^/$t: /"
