@@ -7,7 +7,7 @@
 # Three nginx backends: app-latest has two hosts (127.0.0.2 and 127.0.0.4), app-v2 one
 # (127.0.0.3). wrk (bench/soak.lua) sends a mix: fresh valid tokens (v2), no token,
 # x-version-override: v2, and a forged token (401 expected). Every RELOAD_EVERY_S the config
-# is rewritten (a timeout flips) and the gateway gets SIGHUP; every RESTART_EVERY_S a backend
+# is rewritten (the listener's idle timeout flips) and the gateway gets SIGHUP; every RESTART_EVERY_S a backend
 # is stopped for 3 s and started again, alternating between one host of app-latest (its other
 # host takes the traffic) and app-v2's only host (its requests get 502/503 meanwhile).
 #
@@ -45,7 +45,7 @@ done
 GATEWAY_PORT=$(port)
 GATEWAY_ADMIN=127.0.0.1:$(port)
 config="$work/soak.yaml"
-write_config() { # $1: app-v2's connect timeout
+write_config() { # $1: the listener's idle timeout (a change that keeps every backend as it is)
     cat >"$config.tmp" <<YAML
 server: { threads: 1 }
 admin: { address: $GATEWAY_ADMIN }
@@ -60,10 +60,10 @@ backends:
     health_check: { path: /healthz, interval: 1s, timeout: 500ms }
   - name: app-v2
     static: { host: 127.0.0.3, port: $BACKEND_PORT }
-    connect_timeout: $1
 listeners:
   - name: soak
     address: 127.0.0.1:$GATEWAY_PORT
+    limits: { idle_timeout: $1 }
 $(lab_filters_yaml)
     routes:
       - name: override-v2
@@ -77,7 +77,7 @@ $(lab_filters_yaml)
 YAML
     mv "$config.tmp" "$config"
 }
-write_config 2s
+write_config 60s
 RUST_LOG=warn taskset -c 0 "$BIN" run --config "$config" >"$work/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 pids+=("$GATEWAY_PID")
@@ -95,6 +95,7 @@ wrk_pid=$!
 
 start=$(date +%s)
 rss_series=()
+sampled=-1
 reloads=0
 restarts=()
 flip=0
@@ -102,10 +103,13 @@ next_restart=v2
 while kill -0 "$wrk_pid" 2>/dev/null; do
     sleep 1
     t=$(($(date +%s) - start))
-    if ((t % 30 == 0)); then rss_series+=("${t}s:$(rss_mb "$GATEWAY_PID")"); fi
+    if ((t / 30 != sampled)); then
+        sampled=$((t / 30))
+        rss_series+=("${t}s:$(rss_mb "$GATEWAY_PID")")
+    fi
     if ((t > 0 && t % RELOAD_EVERY == 0)); then
         flip=$((1 - flip))
-        write_config "$((2 + flip))s"
+        write_config "$((60 + flip))s"
         kill -HUP "$GATEWAY_PID"
         reloads=$((reloads + 1))
     fi
