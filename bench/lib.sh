@@ -164,6 +164,24 @@ lab_filters_yaml() {
 YAML
 }
 
+# The lab's four routes as listener YAML, over backends app-latest and app-v2.
+lab_routes_yaml() {
+    cat <<YAML
+    routes:
+      - name: override-v2
+        matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
+        backend: app-v2
+      - name: override-latest
+        matches: [{ headers: [{ name: x-version-override, value: latest }] }]
+        backend: app-latest
+      - name: tenant-v2
+        matches: [{ headers: [{ name: x-tenant-version, value: v2 }] }]
+        backend: app-v2
+      - name: default
+        backend: app-latest
+YAML
+}
+
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
 # $3: the binary (default $BIN). Sets GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
@@ -182,18 +200,7 @@ listeners:
   - name: bench
     address: 127.0.0.1:$GATEWAY_PORT
 $(lab_filters_yaml)
-    routes:
-      - name: override-v2
-        matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
-        backend: app-v2
-      - name: override-latest
-        matches: [{ headers: [{ name: x-version-override, value: latest }] }]
-        backend: app-latest
-      - name: tenant-v2
-        matches: [{ headers: [{ name: x-tenant-version, value: v2 }] }]
-        backend: app-v2
-      - name: default
-        backend: app-latest
+$(lab_routes_yaml)
 YAML
     RUST_LOG=warn taskset -c "$2" "$bin" run --config "$config" >"$work/gateway-$GATEWAY_PORT.log" 2>&1 &
     GATEWAY_PID=$!

@@ -65,15 +65,7 @@ listeners:
     address: 127.0.0.1:$GATEWAY_PORT
     limits: { idle_timeout: $1 }
 $(lab_filters_yaml)
-    routes:
-      - name: override-v2
-        matches: [{ headers: [{ name: x-version-override, value: v2 }] }]
-        backend: app-v2
-      - name: tenant-v2
-        matches: [{ headers: [{ name: x-tenant-version, value: v2 }] }]
-        backend: app-v2
-      - name: default
-        backend: app-latest
+$(lab_routes_yaml)
 YAML
     mv "$config.tmp" "$config"
 }
