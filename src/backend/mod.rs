@@ -229,30 +229,22 @@ impl Backend {
         Box::new(self.hosts[host].peer.clone())
     }
 
-    /// Reports how a request to `host` went, for passive ejection. Returns true when this
-    /// failure ejected the host.
-    pub fn report(&self, host: usize, success: bool) -> bool {
+    /// Reports how a request to `host` went, for passive ejection.
+    pub fn report(&self, host: usize, success: bool) {
         let Some(host) = self.hosts.get(host) else {
-            return false;
+            return;
         };
+        let outlier = &host.state.outlier;
         if success {
-            host.state.outlier.record_success();
-            false
-        } else {
-            let ejected = host
-                .state
-                .outlier
-                .record_failure(&self.config.outlier_detection);
-            if ejected {
-                log::warn!(
-                    "backend {} host {}: ejected for {:?} after {} consecutive failures",
-                    self.name,
-                    host.label,
-                    self.config.outlier_detection.ejection_time,
-                    self.config.outlier_detection.consecutive_failures
-                );
-            }
-            ejected
+            outlier.record_success();
+        } else if outlier.record_failure(&self.config.outlier_detection) {
+            log::warn!(
+                "backend {} host {}: ejected for {:?} after {} consecutive failures",
+                self.name,
+                host.label,
+                self.config.outlier_detection.ejection_time,
+                self.config.outlier_detection.consecutive_failures
+            );
         }
     }
 

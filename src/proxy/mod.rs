@@ -161,6 +161,45 @@ fn ensure_request_id(req: &mut RequestHeader) -> Result<()> {
     Ok(())
 }
 
+/// What answers the request at the gateway, if anything: a limit on its header, a filter
+/// (a 401, the router's 404), a limit on its body. `None`: it goes to the chosen route.
+async fn local_answer(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    listener: &Listener,
+) -> Result<Option<LocalResponse>> {
+    let limits = &listener.limits;
+    if let Some(refusal) = limits::check_header(session.req_header(), limits) {
+        // The rest of what this client sent is not worth reading.
+        session.set_keepalive(None);
+        return Ok(Some(refusal));
+    }
+    ensure_request_id(session.req_header_mut())?;
+    let mut rctx = RequestContext::new(session.req_header_mut(), ctx.client_ip, &mut ctx.state);
+    for filter in listener.chain.request_filters() {
+        if let Flow::Respond(response) = filter.on_request(&mut rctx).await {
+            return Ok(Some(response));
+        }
+    }
+    let Some(route) = ctx.state.route() else {
+        // The router either chooses a route or answers 404, so this means a filter broke
+        // that contract; answer rather than proxy to nowhere.
+        return Ok(Some(LocalResponse::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_route_selected",
+            "the filter chain finished without choosing a route",
+        )));
+    };
+    ctx.body_limit = route
+        .max_request_body_bytes
+        .unwrap_or(limits.max_request_body_bytes);
+    let refusal = limits::check_declared_body(session.req_header(), ctx.body_limit);
+    if refusal.is_some() {
+        session.set_keepalive(None);
+    }
+    Ok(refusal)
+}
+
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
@@ -185,16 +224,13 @@ impl ProxyHttp for Gateway {
 
     /// Runs the request chain. `Ok(true)` means a response was sent here and pingora stops.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let ip = client_ip(session);
-        ctx.client_ip = ip;
+        ctx.client_ip = client_ip(session);
         let pipeline = ctx.pipeline.clone();
         let listener = &pipeline.listeners[ctx.listener];
-        let chain = &listener.chain;
-        let limits = &listener.limits;
         // pingora keeps an HTTP/1.1 connection open for as long as the client likes; bound
         // the wait for its next request.
         if session.get_keepalive().is_some() {
-            session.set_keepalive(Some(limits.idle_timeout.as_secs().max(1)));
+            session.set_keepalive(Some(listener.limits.idle_timeout.as_secs().max(1)));
         }
         // Answer pipelined requests in order (RFC 9112 §9.3.2) instead of dropping all but
         // the first: pingora serves them one after another on the kept connection.
@@ -202,46 +238,13 @@ impl ProxyHttp for Gateway {
             h1.set_pipelining_enabled(true);
         }
 
-        let mut verdict = limits::check_header(session.req_header(), limits);
-        if verdict.is_some() {
-            // The rest of what this client sent is not worth reading.
-            session.set_keepalive(None);
-        } else {
-            ensure_request_id(session.req_header_mut())?;
-        }
-        if verdict.is_none() {
-            let mut rctx = RequestContext::new(session.req_header_mut(), ip, &mut ctx.state);
-            for filter in chain.request_filters() {
-                if let Flow::Respond(response) = filter.on_request(&mut rctx).await {
-                    verdict = Some(response);
-                    break;
-                }
-            }
-        }
-        if let (None, Some(route)) = (&verdict, ctx.state.route()) {
-            ctx.body_limit = route
-                .max_request_body_bytes
-                .unwrap_or(limits.max_request_body_bytes);
-            verdict = limits::check_declared_body(session.req_header(), ctx.body_limit);
-            if verdict.is_some() {
-                session.set_keepalive(None);
-            }
-        }
-        let response = match verdict {
-            Some(response) => response,
-            None if ctx.state.route().is_some() => return Ok(false),
-            // The router either chooses a route or answers 404, so this means a filter broke
-            // that contract; answer rather than proxy to nowhere.
-            None => LocalResponse::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "no_route_selected",
-                "the filter chain finished without choosing a route",
-            ),
+        let Some(response) = local_answer(session, ctx, listener).await? else {
+            return Ok(false);
         };
         respond::send(
             session,
             &response,
-            chain.response_filters(),
+            listener.chain.response_filters(),
             ctx.client_ip,
             &ctx.state,
         )
@@ -298,7 +301,8 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    /// An error after the connection was made. pingora's policy stands: a retry only when
+    /// An error after the connection was made. pingora's default policy stands (restated
+    /// here, as an override cannot call the trait's default): a retry only when
     /// the connection came from the pool (it may have gone stale), the method is idempotent
     /// and the request body is still buffered, so a request that may have reached a backend
     /// is never sent twice unless repeating it is harmless. A failure on a fresh connection
