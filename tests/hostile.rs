@@ -336,10 +336,9 @@ fn slow_and_vanishing_clients() {
     );
     still_serves(&lab);
     let metrics = String::from_utf8_lossy(&lab.gw.admin_get("/metrics").body).into_owned();
-    let timeouts = metric(
+    let timeouts = sample(
         &metrics,
-        "switchyard_downstream_connections_closed_total",
-        "reason=\"header_read_timeout\"",
+        r#"switchyard_downstream_connections_closed_total{listener="public",reason="header_read_timeout"}"#,
     );
     assert!(timeouts.is_some_and(|n| n >= 1.0), "{metrics}");
 }

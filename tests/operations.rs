@@ -69,14 +69,6 @@ fn send_mix(gw: &Gateway) {
     }
 }
 
-/// The value of the series `name{labels}` (labels as written, in exposition order) in `text`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn admin_endpoints() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -148,10 +148,7 @@ impl Setup {
 
     /// The value of a metric series given by its name and labels as they are rendered.
     fn metric(&self, series: &str) -> u64 {
-        self.metrics()
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0)
+        sample(&self.metrics(), series).map_or(0, |v| v as u64)
     }
 }
 

@@ -69,6 +69,11 @@ fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     panic!("{what}: not within {limit:?}");
 }
 
+/// The series `name` of host `host` of backend `pool`.
+fn host_series(name: &str, host: SocketAddr) -> String {
+    format!(r#"{name}{{backend="pool",host="{host}"}}"#)
+}
+
 fn metrics(gw: &Gateway) -> String {
     String::from_utf8_lossy(&gw.admin_get("/metrics").body).into_owned()
 }
@@ -85,11 +90,7 @@ fn hosts_share_traffic_by_weight() {
     assert_eq!(counts.get("a"), Some(&150), "{counts:?}");
     assert_eq!(counts.get("b"), Some(&50), "{counts:?}");
     let m = metrics(&gw);
-    let healthy = metric(
-        &m,
-        "switchyard_backend_host_healthy",
-        &format!("host=\"{a}\""),
-    );
+    let healthy = sample(&m, &host_series("switchyard_backend_host_healthy", a));
     assert_eq!(healthy, Some(1.0), "{m}");
 }
 
@@ -108,12 +109,11 @@ fn a_refused_connection_is_retried_on_another_host() {
     let counts = served_by(&gw, 20);
     assert_eq!(counts.get("live"), Some(&20), "{counts:?}");
     let m = metrics(&gw);
-    let retries = metric(&m, "switchyard_upstream_retries_total", "backend=\"pool\"")
+    let retries = sample(&m, r#"switchyard_upstream_retries_total{backend="pool"}"#)
         .expect("retries counted");
-    let failures = metric(
+    let failures = sample(
         &m,
-        "switchyard_backend_host_failures_total",
-        &format!("host=\"{dead}\""),
+        &host_series("switchyard_backend_host_failures_total", dead),
     );
     assert!(retries >= 5.0, "{m}");
     assert_eq!(
@@ -121,11 +121,7 @@ fn a_refused_connection_is_retried_on_another_host() {
         Some(retries),
         "one retry per refused connection: {m}"
     );
-    let ejected = metric(
-        &m,
-        "switchyard_backend_host_ejected",
-        &format!("host=\"{dead}\""),
-    );
+    let ejected = sample(&m, &host_series("switchyard_backend_host_ejected", dead));
     assert_eq!(ejected, Some(0.0), "ejection is off: {m}");
 }
 
@@ -201,10 +197,9 @@ fn a_host_dying_under_load_is_ejected_and_clients_see_no_errors_after() {
     let killed_at = Instant::now();
     drop(eb);
     wait_until("host b ejected", Duration::from_secs(5), || {
-        metric(
+        sample(
             &metrics(&gw),
-            "switchyard_backend_host_ejected",
-            &format!("host=\"{b}\""),
+            &host_series("switchyard_backend_host_ejected", b),
         ) == Some(1.0)
     });
     let ejected_at = Instant::now();
@@ -232,10 +227,9 @@ fn a_host_dying_under_load_is_ejected_and_clients_see_no_errors_after() {
     });
     let m = metrics(&gw);
     assert_eq!(
-        metric(
+        sample(
             &m,
-            "switchyard_backend_host_ejections_total",
-            &format!("host=\"{b}\"")
+            &host_series("switchyard_backend_host_ejections_total", b)
         ),
         Some(1.0),
         "{m}"
@@ -254,17 +248,17 @@ fn active_health_checks_take_a_host_out_and_bring_it_back() {
         hosts_yaml(&[(a, 1), (b, 1)])
     ));
     let healthy = |gw: &Gateway| {
-        metric(
+        sample(
             &metrics(gw),
-            "switchyard_backend_host_healthy",
-            &format!("host=\"{b}\""),
+            &host_series("switchyard_backend_host_healthy", b),
         )
     };
     wait_until("probes pass", Duration::from_secs(5), || {
-        metric(
+        sample(
             &metrics(&gw),
-            "switchyard_backend_host_health_checks_total",
-            &format!("host=\"{b}\",result=\"passed\""),
+            &format!(
+                r#"switchyard_backend_host_health_checks_total{{backend="pool",host="{b}",result="passed"}}"#
+            ),
         )
         .is_some_and(|n| n >= 2.0)
     });
@@ -280,7 +274,7 @@ fn active_health_checks_take_a_host_out_and_bring_it_back() {
     assert_eq!(counts.get("a"), Some(&20), "{counts:?}");
     let m = metrics(&gw);
     assert_eq!(
-        metric(&m, "switchyard_upstream_retries_total", "backend=\"pool\"").unwrap_or(0.0),
+        sample(&m, r#"switchyard_upstream_retries_total{backend="pool"}"#).unwrap_or(0.0),
         0.0,
         "{m}"
     );

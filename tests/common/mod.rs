@@ -382,14 +382,11 @@ pub fn try_request(
     client.try_send(method, path, headers)
 }
 
-/// The value of the metric series `name{labels}` in a Prometheus text exposition, where
-/// `labels` is a substring of the series' labels.
-pub fn metric(exposition: &str, name: &str, labels: &str) -> Option<f64> {
-    exposition.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
-        let (series, value) = rest.rsplit_once(' ')?;
-        (series.starts_with('{') && series.contains(labels))
-            .then(|| value.parse().ok())
-            .flatten()
-    })
+/// The value of the series `name{labels}` (labels as written, in exposition order) in a
+/// Prometheus text exposition.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
 }
