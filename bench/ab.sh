@@ -30,10 +30,8 @@ for round in $(seq "$ROUNDS"); do
         port_var=${which}_PORT pid_var=${which}_PID
         for row in "no header|" "valid token|$auth"; do
             IFS='|' read -r name extra <<<"$row"
-            before=$(cpu_seconds "${!pid_var}")
-            line=$(measure "http://127.0.0.1:${!port_var}/" "$extra" 200)
-            after=$(cpu_seconds "${!pid_var}")
-            echo "$which|$name|$line|$before|$after" >>"$results"
+            line=$(measure_cpu "http://127.0.0.1:${!port_var}/" "$extra" 200 "${!pid_var}")
+            echo "$which|$name|$line" >>"$results"
         done
     done
     echo "round $round done" >&2

@@ -284,3 +284,13 @@ measure() {
     if [ "$want" != 200 ]; then non2xx=0; fi
     echo "$requests|$rps|$p50|$p99|$((non2xx + sock))"
 }
+
+# `measure` $1 $2 $3 on process $4, followed by the CPU seconds it had used before and after:
+# "requests|req/s|p50 us|p99 us|errors|cpu before|cpu after".
+measure_cpu() {
+    local before line after
+    before=$(cpu_seconds "$4")
+    line=$(measure "$1" "$2" "$3")
+    after=$(cpu_seconds "$4")
+    echo "$line|$before|$after"
+}

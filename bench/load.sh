@@ -53,11 +53,9 @@ for round in $(seq "$ROUNDS"); do
     for r in "${rows[@]}"; do
         IFS='|' read -r name url extra want pid <<<"$r"
         read -r hits0 misses0 < <(cache_lookups)
-        before=$(cpu_seconds "$pid")
-        line=$(measure "$url" "$extra" "$want")
-        after=$(cpu_seconds "$pid")
+        line=$(measure_cpu "$url" "$extra" "$want" "$pid")
         read -r hits1 misses1 < <(cache_lookups)
-        echo "$name|$line|$before|$after|$(rss_mb "$pid")|$((hits1 - hits0))|$((misses1 - misses0))" >>"$results"
+        echo "$name|$line|$(rss_mb "$pid")|$((hits1 - hits0))|$((misses1 - misses0))" >>"$results"
         echo "round $round: $name: $(cut -d'|' -f2 <<<"$line") req/s" >&2
     done
 done

@@ -30,10 +30,8 @@ for round in $(seq "$ROUNDS"); do
     for t in $sweep; do
         for row in "no header|" "valid token|authorization: Bearer $TOKEN"; do
             IFS='|' read -r name extra <<<"$row"
-            before=$(cpu_seconds "${pid[$t]}")
-            line=$(measure "http://127.0.0.1:${port[$t]}/" "$extra" 200)
-            after=$(cpu_seconds "${pid[$t]}")
-            echo "$t|$name|$line|$before|$after" >>"$results"
+            line=$(measure_cpu "http://127.0.0.1:${port[$t]}/" "$extra" 200 "${pid[$t]}")
+            echo "$t|$name|$line" >>"$results"
         done
     done
     echo "round $round done" >&2
