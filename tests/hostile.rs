@@ -10,44 +10,22 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Lab {
-    gw: Gateway,
-    _echo: Proc,
-}
-
-/// The shipped lab's filters (jwt_authn, transformation, router) in front of one echo
-/// backend, with small limits so tests reach them quickly.
+/// The shipped lab (jwt_authn, transformation, the lab's routes) with `limits` on its
+/// listener and an `/upload` route that accepts 16 bytes of body.
 fn lab(limits: &str) -> Lab {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let echo_addr = free_addr("127.0.0.2");
-    let echo = echo(echo_addr, "latest", dir.path());
-    let listen = free_addr("127.0.0.1");
-    let shipped = std::fs::read_to_string(repo_root().join("conf/gateway.yaml")).expect("lab");
-    let yaml = shipped
-        .replace("127.0.0.1:8080", &listen.to_string())
-        .replace(
-            "static: { host: 127.0.0.2, port: 30080 }",
-            &format!(
-                "static: {{ host: {}, port: {} }}",
-                echo_addr.ip(),
-                echo_addr.port()
+    common::lab(
+        "conf/gateway.yaml",
+        &[
+            (
+                "    filters:\n      # Both run",
+                &format!("    limits: {{ {limits} }}\n    filters:\n      # Both run"),
             ),
-        )
-        .replace(
-            "    filters:\n      # Both run",
-            &format!("    limits: {{ {limits} }}\n    filters:\n      # Both run"),
-        )
-        .replace(
-            "      - name: default\n",
-            "      - name: upload\n        matches: [{ path: { type: PathPrefix, value: /upload } }]\n        backend: app-latest\n        max_request_body_bytes: 16\n      - name: default\n",
-        );
-    assert!(yaml.contains("limits:"), "limits placed");
-    let yaml = yaml.replace(
-        "conf/demo",
-        repo_root().join("conf/demo").to_str().expect("utf-8"),
-    );
-    let gw = Gateway::start(&yaml, listen, &[]);
-    Lab { gw, _echo: echo }
+            (
+                "      - name: default\n",
+                "      - name: upload\n        matches: [{ path: { type: PathPrefix, value: /upload } }]\n        backend: app-latest\n        max_request_body_bytes: 16\n      - name: default\n",
+            ),
+        ],
+    )
 }
 
 fn raw(addr: SocketAddr) -> TcpStream {

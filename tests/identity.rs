@@ -13,50 +13,6 @@ use common::*;
 use switchyard::demo::{lab_scenarios, Outcome, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_KID};
 use switchyard::token::{mint, parse_algorithm, TokenSpec};
 
-struct Lab {
-    gw: Gateway,
-    _latest: Proc,
-    _v2: Proc,
-    _dir: tempfile::TempDir,
-}
-
-/// Runs `config` (a shipped config) with its addresses moved to free loopback ports, after
-/// applying `edits` (pairs of text to replace).
-fn lab(config: &str, edits: &[(&str, &str)]) -> Lab {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let latest_addr = free_addr("127.0.0.2");
-    let v2_addr = free_addr("127.0.0.3");
-    let latest = echo(latest_addr, "latest", dir.path());
-    let v2 = echo(v2_addr, "v2", dir.path());
-    let listen = free_addr("127.0.0.1");
-    let mut yaml = std::fs::read_to_string(repo_root().join(config)).expect("read shipped config");
-    for (from, to) in [
-        ("127.0.0.1:8080", listen.to_string()),
-        (
-            "{ host: 127.0.0.2, port: 30080 }",
-            format!("{{ host: 127.0.0.2, port: {} }}", latest_addr.port()),
-        ),
-        (
-            "{ host: 127.0.0.3, port: 30080 }",
-            format!("{{ host: 127.0.0.3, port: {} }}", v2_addr.port()),
-        ),
-    ] {
-        assert!(yaml.contains(from), "{config} no longer contains {from}");
-        yaml = yaml.replace(from, &to);
-    }
-    for (from, to) in edits {
-        assert!(yaml.contains(from), "{config} does not contain {from}");
-        yaml = yaml.replace(from, to);
-    }
-    let gw = Gateway::start(&yaml, listen, &[]);
-    Lab {
-        gw,
-        _latest: latest,
-        _v2: v2,
-        _dir: dir,
-    }
-}
-
 fn demo_key() -> PathBuf {
     repo_root().join("conf/demo/jwt-demo-key.pem")
 }

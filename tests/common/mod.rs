@@ -151,6 +151,51 @@ impl Gateway {
     }
 }
 
+/// A shipped config running against the two versioned echo apps.
+pub struct Lab {
+    pub gw: Gateway,
+    _latest: Proc,
+    _v2: Proc,
+    _dir: tempfile::TempDir,
+}
+
+/// Runs `config` (a shipped config, relative to the repository root) with its addresses moved to free loopback ports, after
+/// applying `edits` (pairs of text to replace).
+pub fn lab(config: &str, edits: &[(&str, &str)]) -> Lab {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let latest_addr = free_addr("127.0.0.2");
+    let v2_addr = free_addr("127.0.0.3");
+    let latest = echo(latest_addr, "latest", dir.path());
+    let v2 = echo(v2_addr, "v2", dir.path());
+    let listen = free_addr("127.0.0.1");
+    let mut yaml = std::fs::read_to_string(repo_root().join(config)).expect("read shipped config");
+    for (from, to) in [
+        ("127.0.0.1:8080", listen.to_string()),
+        (
+            "{ host: 127.0.0.2, port: 30080 }",
+            format!("{{ host: 127.0.0.2, port: {} }}", latest_addr.port()),
+        ),
+        (
+            "{ host: 127.0.0.3, port: 30080 }",
+            format!("{{ host: 127.0.0.3, port: {} }}", v2_addr.port()),
+        ),
+    ] {
+        assert!(yaml.contains(from), "{config} no longer contains {from}");
+        yaml = yaml.replace(from, &to);
+    }
+    for (from, to) in edits {
+        assert!(yaml.contains(from), "{config} does not contain {from}");
+        yaml = yaml.replace(from, to);
+    }
+    let gw = Gateway::start(&yaml, listen, &[]);
+    Lab {
+        gw,
+        _latest: latest,
+        _v2: v2,
+        _dir: dir,
+    }
+}
+
 /// Runs the gateway on the config file at `config` as it is (no address rewriting), logging
 /// into `dir`, and waits until each of `addresses` accepts connections.
 pub fn run_gateway(config: &Path, dir: &Path, addresses: &[SocketAddr]) -> Proc {
