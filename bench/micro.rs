@@ -18,7 +18,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Crit
 use switchyard::config;
 use switchyard::pipeline::Pipeline;
 use switchyard::token::{mint, parse_algorithm, TokenSpec};
-use switchyard_filters::{Filter, Flow, Registry, RequestContext, RequestHeader, RequestState};
+use switchyard_filters::{
+    Filter, FilterChain, Flow, Registry, RequestContext, RequestHeader, RequestState,
+};
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
@@ -71,36 +73,41 @@ fn request(headers: &[(&str, &str)]) -> RequestHeader {
     req
 }
 
-/// Runs `filters` on `req` in order, as the proxy does, and returns the route chosen.
-fn run(
+/// Runs the chain on `req` as the proxy does, and returns the route chosen.
+fn run_chain(
     runtime: &tokio::runtime::Runtime,
-    filters: &[Arc<dyn Filter>],
+    chain: &FilterChain,
     mut req: RequestHeader,
 ) -> Option<Arc<str>> {
     let mut state = RequestState::default();
-    for filter in filters {
-        let mut ctx = RequestContext::new(&mut req, Some(CLIENT), &mut state);
-        if let Flow::Respond(_) = runtime.block_on(filter.on_request(&mut ctx)) {
-            return None;
-        }
+    let mut ctx = RequestContext::new(&mut req, Some(CLIENT), &mut state);
+    match runtime.block_on(chain.run_request(&mut ctx)) {
+        Flow::Continue => state.route().map(|r| r.route.clone()),
+        Flow::Respond(_) => None,
     }
+}
+
+/// Runs one filter alone on `req`, and returns the route chosen (if it is the router).
+fn run_filter(
+    runtime: &tokio::runtime::Runtime,
+    filter: &dyn Filter,
+    mut req: RequestHeader,
+) -> Option<Arc<str>> {
+    let mut state = RequestState::default();
+    let mut ctx = RequestContext::new(&mut req, Some(CLIENT), &mut state);
+    runtime.block_on(filter.on_request(&mut ctx));
     state.route().map(|r| r.route.clone())
 }
 
-/// Benchmarks `filters` on `req`: each iteration gets a fresh copy, made outside the timing.
-fn bench_chain(
+/// Benchmarks `step` on `req`: each iteration gets a fresh copy, made outside the timing.
+fn bench_on(
     group: &mut BenchmarkGroup<'_, WallTime>,
     name: &str,
-    runtime: &tokio::runtime::Runtime,
-    filters: &[Arc<dyn Filter>],
     req: &RequestHeader,
+    mut step: impl FnMut(RequestHeader) -> Option<Arc<str>>,
 ) {
     group.bench_function(name, |b| {
-        b.iter_batched(
-            || req.clone(),
-            |r| run(runtime, filters, r),
-            BatchSize::SmallInput,
-        )
+        b.iter_batched(|| req.clone(), &mut step, BatchSize::SmallInput)
     });
 }
 
@@ -114,7 +121,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn routing(c: &mut Criterion) {
     let rt = runtime();
     let lab = lab(true);
-    let router = [lab.listeners[0].chain.request_filters()[2].clone()];
+    let router = lab.listeners[0].chain.router();
     let mut group = c.benchmark_group("router");
     for (name, headers) in [
         ("lab, no header", vec![]),
@@ -128,8 +135,8 @@ fn routing(c: &mut Criterion) {
         ),
     ] {
         let req = request(&headers);
-        assert!(run(&rt, &router, req.clone()).is_some());
-        bench_chain(&mut group, name, &rt, &router, &req);
+        assert!(run_filter(&rt, router, req.clone()).is_some());
+        bench_on(&mut group, name, &req, |r| run_filter(&rt, router, r));
     }
 
     // 1,000 routes, each on a path prefix and a header; the request matches the last one.
@@ -143,49 +150,45 @@ fn routing(c: &mut Criterion) {
         ));
     }
     let big = compile(&yaml);
-    let router = [big.listeners[0].chain.request_filters()[0].clone()];
+    let router = big.listeners[0].chain.router();
     let mut last = request(&[("x-tenant", "t999")]);
     last.set_uri("/svc999/items".parse().expect("uri"));
-    assert_eq!(run(&rt, &router, last.clone()).as_deref(), Some("r999"));
-    bench_chain(
-        &mut group,
-        "1000 routes, the last matches",
-        &rt,
-        &router,
-        &last,
+    assert_eq!(
+        run_filter(&rt, router, last.clone()).as_deref(),
+        Some("r999")
     );
+    bench_on(&mut group, "1000 routes, the last matches", &last, |r| {
+        run_filter(&rt, router, r)
+    });
     let none = request(&[]);
-    bench_chain(&mut group, "1000 routes, none matches", &rt, &router, &none);
+    bench_on(&mut group, "1000 routes, none matches", &none, |r| {
+        run_filter(&rt, router, r)
+    });
     group.finish();
 }
 
 fn identity(c: &mut Criterion) {
     let rt = runtime();
     let lab_cached = lab(true);
-    let chain = lab_cached.listeners[0].chain.request_filters().to_vec();
-    let (jwt, transformation) = (&chain[0..1], &chain[1..2]);
+    let chain = &lab_cached.listeners[0].chain;
+    let (jwt, transformation) = (&*chain.pre_routing()[0], &*chain.pre_routing()[1]);
     // Without a cache every token is verified: "not seen before", whatever the iteration count.
     let lab_uncached = lab(false);
-    let uncached_chain = lab_uncached.listeners[0].chain.request_filters().to_vec();
-    let uncached_jwt = &uncached_chain[0..1];
+    let uncached_chain = &lab_uncached.listeners[0].chain;
+    let uncached_jwt = &*uncached_chain.pre_routing()[0];
     let token = token();
     let bearer = format!("Bearer {token}");
 
     let mut group = c.benchmark_group("jwt_authn");
     let with_token = request(&[("authorization", &bearer)]);
-    bench_chain(
-        &mut group,
-        "RS256, verified (no cache)",
-        &rt,
-        uncached_jwt,
-        &with_token,
-    );
-    bench_chain(
+    bench_on(&mut group, "RS256, verified (no cache)", &with_token, |r| {
+        run_filter(&rt, uncached_jwt, r)
+    });
+    bench_on(
         &mut group,
         "RS256, from the token cache",
-        &rt,
-        jwt,
         &with_token,
+        |r| run_filter(&rt, jwt, r),
     );
     group.finish();
 
@@ -195,14 +198,14 @@ fn identity(c: &mut Criterion) {
     let mut verified = with_token.clone();
     {
         let mut ctx = RequestContext::new(&mut verified, Some(CLIENT), &mut state);
-        rt.block_on(jwt[0].on_request(&mut ctx));
+        rt.block_on(jwt.on_request(&mut ctx));
     }
     group.bench_function("x-tenant-version = jwt.version", |b| {
         b.iter_batched(
             || verified.clone(),
             |mut req| {
                 let mut ctx = RequestContext::new(&mut req, Some(CLIENT), &mut state);
-                rt.block_on(transformation[0].on_request(&mut ctx));
+                rt.block_on(transformation.on_request(&mut ctx));
                 req
             },
             BatchSize::SmallInput,
@@ -212,19 +215,17 @@ fn identity(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("pre_routing chain + router");
     assert_eq!(
-        run(&rt, &chain, with_token.clone()).as_deref(),
+        run_chain(&rt, chain, with_token.clone()).as_deref(),
         Some("tenant-v2")
     );
-    bench_chain(&mut group, "cached token", &rt, &chain, &with_token);
-    bench_chain(
-        &mut group,
-        "token verified (no cache)",
-        &rt,
-        &uncached_chain,
-        &with_token,
-    );
+    bench_on(&mut group, "cached token", &with_token, |r| {
+        run_chain(&rt, chain, r)
+    });
+    bench_on(&mut group, "token verified (no cache)", &with_token, |r| {
+        run_chain(&rt, uncached_chain, r)
+    });
     let plain = request(&[]);
-    bench_chain(&mut group, "no token", &rt, &chain, &plain);
+    bench_on(&mut group, "no token", &plain, |r| run_chain(&rt, chain, r));
     group.finish();
 }
 

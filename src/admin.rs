@@ -50,11 +50,8 @@ impl Admin {
             .listeners
             .iter()
             .flat_map(|l| {
-                let chain = &l.chain;
-                chain
-                    .request_filters()
-                    .iter()
-                    .chain(chain.response_filters())
+                l.chain
+                    .filters()
                     .flat_map(|f| f.waiting_for())
                     .map(move |why| format!("listener {}: {why}", l.name))
             })

@@ -78,11 +78,7 @@ pub fn summary(pipeline: &Pipeline) -> String {
             "  post_routing: {}",
             filter_names(chain.post_routing())
         );
-        let _ = writeln!(
-            out,
-            "  response: {}",
-            filter_names(chain.response_filters())
-        );
+        let _ = writeln!(out, "  response: {}", filter_names(chain.response()));
     }
     out
 }

@@ -5,7 +5,9 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use switchyard_filters::{Flow, RequestContext, RequestHeader, RequestState};
+use switchyard_filters::{
+    ChainObserver, Filter, Flow, RequestContext, RequestHeader, RequestState,
+};
 
 use crate::pipeline::Pipeline;
 
@@ -52,6 +54,38 @@ fn header_lines(req: &RequestHeader) -> Vec<String> {
     lines
 }
 
+/// Writes, for each filter as the chain runs it, what it said and the header lines it
+/// removed and added.
+struct Report<'o> {
+    out: &'o mut String,
+    step: usize,
+    notes: Vec<String>,
+    before: Vec<String>,
+}
+
+impl ChainObserver for Report<'_> {
+    fn before(&mut self, filter: &dyn Filter, ctx: &RequestContext<'_>) {
+        self.notes = filter.explain(ctx);
+        self.before = header_lines(ctx.request());
+    }
+
+    fn after(&mut self, filter: &dyn Filter, ctx: &mut RequestContext<'_>, _flow: &Flow) {
+        let after = header_lines(ctx.request());
+        self.step += 1;
+        let out = &mut *self.out;
+        let _ = writeln!(out, "{}. {}", self.step, filter.name());
+        for note in self.notes.drain(..) {
+            let _ = writeln!(out, "     {note}");
+        }
+        for gone in self.before.iter().filter(|l| !after.contains(l)) {
+            let _ = writeln!(out, "     - {gone}");
+        }
+        for new in after.iter().filter(|l| !self.before.contains(l)) {
+            let _ = writeln!(out, "     + {new}");
+        }
+    }
+}
+
 /// Runs the chain and returns the report.
 pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, ExplainError> {
     let listener = match request.listener {
@@ -92,31 +126,20 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
         .build()
         .map_err(ExplainError::Runtime)?;
     let mut state = RequestState::default();
-    let mut answered = None;
-    for (i, filter) in listener.chain.request_filters().iter().enumerate() {
-        let ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
-        let notes = filter.explain(&ctx);
-        let before = header_lines(&req);
-        let flow = {
-            let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
-            runtime.block_on(filter.on_request(&mut ctx))
-        };
-        let after = header_lines(&req);
-        let _ = writeln!(out, "{}. {}", i + 1, filter.name());
-        for note in notes {
-            let _ = writeln!(out, "     {note}");
-        }
-        for gone in before.iter().filter(|l| !after.contains(l)) {
-            let _ = writeln!(out, "     - {gone}");
-        }
-        for new in after.iter().filter(|l| !before.contains(l)) {
-            let _ = writeln!(out, "     + {new}");
-        }
-        if let Flow::Respond(response) = flow {
-            answered = Some(response);
-            break;
-        }
-    }
+    let mut report = Report {
+        out: &mut out,
+        step: 0,
+        notes: Vec::new(),
+        before: Vec::new(),
+    };
+    let flow = {
+        let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
+        runtime.block_on(listener.chain.run_request_observed(&mut ctx, &mut report))
+    };
+    let answered = match flow {
+        Flow::Respond(response) => Some(response),
+        Flow::Continue => None,
+    };
 
     match (answered, state.route()) {
         (Some(response), _) => {

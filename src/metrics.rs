@@ -171,12 +171,7 @@ type Series = BTreeMap<SeriesKey, (&'static str, MetricKind, u64)>;
 /// (`live` false): the rest belongs to state that lives on, or ends, without it.
 fn filter_metrics(pipeline: &Pipeline, into: &mut Series, live: bool) {
     for listener in &pipeline.listeners {
-        let chain = &listener.chain;
-        let filters = chain
-            .request_filters()
-            .iter()
-            .chain(chain.response_filters());
-        for filter in filters {
+        for filter in listener.chain.filters() {
             for MetricSample {
                 name,
                 help,

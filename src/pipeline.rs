@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use switchyard_filters::{router, Background, BuildContext, Filter, HttpClient, Phase, Registry};
+use switchyard_filters::{
+    router, Background, BuildContext, Filter, FilterChain, HttpClient, Phase, Registry,
+};
 
 use crate::backend::Backend;
 use crate::backend_client::BackendClient;
@@ -48,37 +50,6 @@ pub struct Listener {
     pub address: SocketAddr,
     pub chain: FilterChain,
     pub limits: ListenerLimits,
-}
-
-/// A listener's filters in run order: `pre_routing`, the router, `post_routing`; and the
-/// `response` filters.
-pub struct FilterChain {
-    request: Vec<Arc<dyn Filter>>,
-    router_at: usize,
-    response: Vec<Arc<dyn Filter>>,
-}
-
-impl FilterChain {
-    /// Every request filter, in the order they run (the router among them).
-    pub fn request_filters(&self) -> &[Arc<dyn Filter>] {
-        &self.request
-    }
-
-    pub fn pre_routing(&self) -> &[Arc<dyn Filter>] {
-        &self.request[..self.router_at]
-    }
-
-    pub fn router(&self) -> &dyn Filter {
-        &*self.request[self.router_at]
-    }
-
-    pub fn post_routing(&self) -> &[Arc<dyn Filter>] {
-        &self.request[self.router_at + 1..]
-    }
-
-    pub fn response_filters(&self) -> &[Arc<dyn Filter>] {
-        &self.response
-    }
 }
 
 impl Pipeline {
@@ -160,7 +131,7 @@ impl Pipeline {
             }
 
             let phases = &l.filters;
-            let mut request = build_phase(
+            let pre_routing = build_phase(
                 loaded,
                 registry,
                 &build_ctx,
@@ -168,7 +139,6 @@ impl Pipeline {
                 &phases.pre_routing,
                 &at,
             )?;
-            let router_at = request.len();
             let router = registry
                 .get(router::NAME)
                 .ok_or_else(|| loaded.error_at(&at, "the router filter is not registered"))?
@@ -176,15 +146,14 @@ impl Pipeline {
                 .map_err(|e| {
                     loaded.error_at(join_path(&format!("{at}.routes"), &e.path), e.message)
                 })?;
-            request.push(router);
-            request.extend(build_phase(
+            let post_routing = build_phase(
                 loaded,
                 registry,
                 &build_ctx,
                 Phase::PostRouting,
                 &phases.post_routing,
                 &at,
-            )?);
+            )?;
             let response = build_phase(
                 loaded,
                 registry,
@@ -198,11 +167,7 @@ impl Pipeline {
                 name: Arc::from(l.name.as_str()),
                 address: l.address,
                 limits: l.limits.clone(),
-                chain: FilterChain {
-                    request,
-                    router_at,
-                    response,
-                },
+                chain: FilterChain::new(pre_routing, router, post_routing, response),
             });
         }
 

@@ -16,6 +16,7 @@
 //! headers and the few facts about the connection that [`RequestContext`] carries.
 
 mod background;
+mod chain;
 mod context;
 mod filter;
 pub mod headers;
@@ -28,6 +29,7 @@ pub mod router;
 pub mod transformation;
 
 pub use background::Background;
+pub use chain::{ChainObserver, FilterChain};
 pub use context::{
     BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
 };

@@ -40,18 +40,15 @@ pub fn run_chain(
     state: &mut RequestState,
     jwt: Option<Arc<VerifiedJwt>>,
 ) -> Option<u16> {
-    let chain = &pipeline.listeners[0].chain;
     runtime().block_on(async {
         let mut ctx = RequestContext::new(request, None, state);
         if jwt.is_some() {
             ctx.set_jwt(jwt);
         }
-        for filter in chain.request_filters() {
-            if let Flow::Respond(response) = filter.on_request(&mut ctx).await {
-                return Some(response.status().as_u16());
-            }
+        match pipeline.listeners[0].chain.run_request(&mut ctx).await {
+            Flow::Respond(response) => Some(response.status().as_u16()),
+            Flow::Continue => None,
         }
-        None
     })
 }
 

@@ -176,22 +176,14 @@ async fn local_answer(
     }
     ensure_request_id(session.req_header_mut())?;
     let mut rctx = RequestContext::new(session.req_header_mut(), ctx.client_ip, &mut ctx.state);
-    for filter in listener.chain.request_filters() {
-        if let Flow::Respond(response) = filter.on_request(&mut rctx).await {
-            return Ok(Some(response));
-        }
+    if let Flow::Respond(response) = listener.chain.run_request(&mut rctx).await {
+        return Ok(Some(response));
     }
-    let Some(route) = ctx.state.route() else {
-        // The router either chooses a route or answers 404, so this means a filter broke
-        // that contract; answer rather than proxy to nowhere.
-        return Ok(Some(LocalResponse::error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "no_route_selected",
-            "the filter chain finished without choosing a route",
-        )));
-    };
-    ctx.body_limit = route
-        .max_request_body_bytes
+    // The chain continued, so the router chose a route.
+    ctx.body_limit = ctx
+        .state
+        .route()
+        .and_then(|route| route.max_request_body_bytes)
         .unwrap_or(limits.max_request_body_bytes);
     let refusal = limits::check_declared_body(session.req_header(), ctx.body_limit);
     if refusal.is_some() {
@@ -244,7 +236,7 @@ impl ProxyHttp for Gateway {
         respond::send(
             session,
             &response,
-            listener.chain.response_filters(),
+            &listener.chain,
             ctx.client_ip,
             &ctx.state,
         )
@@ -392,9 +384,8 @@ impl ProxyHttp for Gateway {
             let gateway_failure = matches!(upstream_response.status.as_u16(), 502..=504);
             ctx.pipeline.backends[route.backend.index].report(host, !gateway_failure);
         }
-        let filters = ctx.listener().chain.response_filters();
         respond::run_response_filters(
-            filters,
+            &ctx.listener().chain,
             upstream_response,
             session.req_header(),
             ctx.client_ip,
@@ -435,8 +426,8 @@ impl ProxyHttp for Gateway {
         // so (`connection: close`) rather than advertise a keep-alive that will not happen.
         session.set_keepalive(None);
         let response = failure.response(ctx.state.route());
-        let filters = ctx.listener().chain.response_filters();
-        let written = respond::send(session, &response, filters, ctx.client_ip, &ctx.state).await;
+        let chain = &ctx.listener().chain;
+        let written = respond::send(session, &response, chain, ctx.client_ip, &ctx.state).await;
         if let Err(err) = &written {
             log::debug!("could not send the error response: {err}");
         }

@@ -1,28 +1,27 @@
 //! Writing a [`LocalResponse`] to the client, and running response filters.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use http::header::CONTENT_LENGTH;
 use http::Method;
 use pingora::prelude::*;
-use switchyard_filters::{Filter, LocalResponse, RequestHeader, RequestState, ResponseContext};
+use switchyard_filters::{
+    FilterChain, LocalResponse, RequestHeader, RequestState, ResponseContext,
+};
 
-/// Runs the `response` filters on a response header, in order.
+/// Runs the chain's `response` filters on a response header.
 pub async fn run_response_filters(
-    filters: &[Arc<dyn Filter>],
+    chain: &FilterChain,
     header: &mut ResponseHeader,
     request: &RequestHeader,
     client_ip: Option<IpAddr>,
     state: &RequestState,
 ) {
-    if filters.is_empty() {
+    if chain.response().is_empty() {
         return;
     }
     let mut ctx = ResponseContext::new(header, request, client_ip, state);
-    for filter in filters {
-        filter.on_response(&mut ctx).await;
-    }
+    chain.run_response(&mut ctx).await;
 }
 
 /// Sends `response` as the whole answer to the request.
@@ -32,7 +31,7 @@ pub async fn run_response_filters(
 pub async fn send(
     session: &mut Session,
     response: &LocalResponse,
-    filters: &[Arc<dyn Filter>],
+    chain: &FilterChain,
     client_ip: Option<IpAddr>,
     state: &RequestState,
 ) -> Result<()> {
@@ -41,7 +40,7 @@ pub async fn send(
         header.append_header(name.clone(), value.clone())?;
     }
     header.insert_header(CONTENT_LENGTH, response.body().len())?;
-    run_response_filters(filters, &mut header, session.req_header(), client_ip, state).await;
+    run_response_filters(chain, &mut header, session.req_header(), client_ip, state).await;
 
     let head_only = session.req_header().method == Method::HEAD || response.body().is_empty();
     session

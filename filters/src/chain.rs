@@ -1,0 +1,125 @@
+//! [`FilterChain`]: a listener's filters in the order they run, and the one loop that runs them.
+//!
+//! Every caller that runs a chain goes through here: the proxy on each request,
+//! `switchyard explain`, the fuzz targets and the micro-benchmarks. What they exercise is
+//! therefore exactly what serves traffic.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use crate::{Filter, Flow, LocalResponse, RequestContext, ResponseContext};
+
+/// A listener's filters: `pre_routing`, the router, `post_routing`; and `response`.
+///
+/// The router is held apart from the phase lists, so a chain without one cannot be built.
+pub struct FilterChain {
+    pre_routing: Vec<Arc<dyn Filter>>,
+    router: Arc<dyn Filter>,
+    post_routing: Vec<Arc<dyn Filter>>,
+    response: Vec<Arc<dyn Filter>>,
+}
+
+/// Watches a chain run filter by filter. `switchyard explain` uses it to show what each filter
+/// did; the proxy runs the chain with `()`, which watches nothing and costs nothing.
+pub trait ChainObserver {
+    /// Called before `filter` sees the request.
+    fn before(&mut self, filter: &dyn Filter, ctx: &RequestContext<'_>);
+    /// Called after `filter` has seen the request and answered `flow`.
+    fn after(&mut self, filter: &dyn Filter, ctx: &mut RequestContext<'_>, flow: &Flow);
+}
+
+impl ChainObserver for () {
+    fn before(&mut self, _: &dyn Filter, _: &RequestContext<'_>) {}
+    fn after(&mut self, _: &dyn Filter, _: &mut RequestContext<'_>, _: &Flow) {}
+}
+
+impl FilterChain {
+    pub fn new(
+        pre_routing: Vec<Arc<dyn Filter>>,
+        router: Arc<dyn Filter>,
+        post_routing: Vec<Arc<dyn Filter>>,
+        response: Vec<Arc<dyn Filter>>,
+    ) -> Self {
+        FilterChain {
+            pre_routing,
+            router,
+            post_routing,
+            response,
+        }
+    }
+
+    pub fn pre_routing(&self) -> &[Arc<dyn Filter>] {
+        &self.pre_routing
+    }
+
+    pub fn router(&self) -> &dyn Filter {
+        &*self.router
+    }
+
+    pub fn post_routing(&self) -> &[Arc<dyn Filter>] {
+        &self.post_routing
+    }
+
+    pub fn response(&self) -> &[Arc<dyn Filter>] {
+        &self.response
+    }
+
+    /// The request filters in the order they run: `pre_routing`, the router, `post_routing`.
+    pub fn request_filters(&self) -> impl Iterator<Item = &dyn Filter> {
+        let router: &dyn Filter = &*self.router;
+        self.pre_routing
+            .iter()
+            .map(|f| &**f)
+            .chain(std::iter::once(router))
+            .chain(self.post_routing.iter().map(|f| &**f))
+    }
+
+    /// Every filter of the chain, request filters first: for metrics and readiness.
+    pub fn filters(&self) -> impl Iterator<Item = &dyn Filter> {
+        self.request_filters()
+            .chain(self.response.iter().map(|f| &**f))
+    }
+
+    /// Runs the request filters on one request, in order, until one answers.
+    ///
+    /// [`Flow::Continue`] means the request goes upstream, and the router has chosen its route
+    /// ([`RequestContext::route`] is `Some`). [`Flow::Respond`] is the answer to send instead:
+    /// a filter's (a 401, the router's 404), or a 500 if the chain ended without a route.
+    pub async fn run_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
+        self.run_request_observed(ctx, &mut ()).await
+    }
+
+    /// [`run_request`](Self::run_request), telling `observer` about each filter as it runs.
+    pub async fn run_request_observed(
+        &self,
+        ctx: &mut RequestContext<'_>,
+        observer: &mut impl ChainObserver,
+    ) -> Flow {
+        for filter in self.request_filters() {
+            observer.before(filter, ctx);
+            let flow = filter.on_request(ctx).await;
+            observer.after(filter, ctx, &flow);
+            if let Flow::Respond(_) = flow {
+                return flow;
+            }
+        }
+        if ctx.route().is_none() {
+            // The router either chooses a route or answers 404, so this means a filter broke
+            // that contract; answer rather than proxy to nowhere.
+            return Flow::Respond(LocalResponse::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "no_route_selected",
+                "the filter chain finished without choosing a route",
+            ));
+        }
+        Flow::Continue
+    }
+
+    /// Runs the `response` filters on one response header, in order.
+    pub async fn run_response(&self, ctx: &mut ResponseContext<'_>) {
+        for filter in &self.response {
+            filter.on_response(ctx).await;
+        }
+    }
+}
