@@ -54,18 +54,16 @@ fn header_lines(req: &RequestHeader) -> Vec<String> {
     lines
 }
 
-/// Writes, for each filter as the chain runs it, what it said and the header lines it
+/// Writes, for each filter as the chain runs it, what it noted and the header lines it
 /// removed and added.
 struct Report<'o> {
     out: &'o mut String,
     step: usize,
-    notes: Vec<String>,
     before: Vec<String>,
 }
 
 impl ChainObserver for Report<'_> {
-    fn before(&mut self, filter: &dyn Filter, ctx: &RequestContext<'_>) {
-        self.notes = filter.explain(ctx);
+    fn before(&mut self, _filter: &dyn Filter, ctx: &RequestContext<'_>) {
         self.before = header_lines(ctx.request());
     }
 
@@ -74,7 +72,7 @@ impl ChainObserver for Report<'_> {
         self.step += 1;
         let out = &mut *self.out;
         let _ = writeln!(out, "{}. {}", self.step, filter.name());
-        for note in self.notes.drain(..) {
+        for note in ctx.take_notes() {
             let _ = writeln!(out, "     {note}");
         }
         for gone in self.before.iter().filter(|l| !after.contains(l)) {
@@ -129,11 +127,10 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
     let mut report = Report {
         out: &mut out,
         step: 0,
-        notes: Vec::new(),
         before: Vec::new(),
     };
     let flow = {
-        let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state);
+        let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state).traced();
         runtime.block_on(listener.chain.run_request_observed(&mut ctx, &mut report))
     };
     let answered = match flow {

@@ -25,7 +25,8 @@ pub struct FilterChain {
 pub trait ChainObserver {
     /// Called before `filter` sees the request.
     fn before(&mut self, filter: &dyn Filter, ctx: &RequestContext<'_>);
-    /// Called after `filter` has seen the request and answered `flow`.
+    /// Called after `filter` has seen the request and answered `flow`; on a traced context,
+    /// `ctx` holds what the filter noted (see [`RequestContext::take_notes`]).
     fn after(&mut self, filter: &dyn Filter, ctx: &mut RequestContext<'_>, flow: &Flow);
 }
 

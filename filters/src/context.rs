@@ -94,6 +94,8 @@ pub struct RequestContext<'a> {
     request: &'a mut RequestHeader,
     client_ip: Option<IpAddr>,
     state: &'a mut RequestState,
+    /// What filters say about what they did, when someone asks (`switchyard explain`).
+    notes: Option<Vec<String>>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -106,7 +108,32 @@ impl<'a> RequestContext<'a> {
             request,
             client_ip,
             state,
+            notes: None,
         }
+    }
+
+    /// The same context, with filters' notes kept: for a request being explained.
+    pub fn traced(mut self) -> Self {
+        self.notes = Some(Vec::new());
+        self
+    }
+
+    /// Whether filters' notes are kept for this request.
+    pub fn is_traced(&self) -> bool {
+        self.notes.is_some()
+    }
+
+    /// Says what the filter did and why, in one line, when the request is traced. `line` runs
+    /// only then, so a note costs nothing on live traffic.
+    pub fn note(&mut self, line: impl FnOnce() -> String) {
+        if let Some(notes) = &mut self.notes {
+            notes.push(line());
+        }
+    }
+
+    /// The notes made since the last call.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// The request header as it stands after earlier filters.

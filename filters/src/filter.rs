@@ -64,6 +64,11 @@ pub trait Filter: Send + Sync + 'static {
     /// Returning [`Flow::Continue`] passes the request to the next filter; returning
     /// [`Flow::Respond`] answers it here. Changes made through `ctx` (headers set or removed, the
     /// route chosen) are what later filters and the upstream see.
+    ///
+    /// A filter says why it did what it did through [`RequestContext::note`]: `switchyard
+    /// explain` runs the chain on a traced context and prints the notes beside the header
+    /// changes, which the server shows itself. So a note need only say what a diff cannot (why
+    /// a token was rejected, why a header was dropped, which route matched).
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow;
 
     /// Runs once per response, in the `response` phase, on the response header before it is sent
@@ -73,15 +78,6 @@ pub trait Filter: Send + Sync + 'static {
     /// A few human-readable lines on what this instance does (its routes, its providers), shown
     /// by `switchyard check`. The default says nothing.
     fn describe(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    /// What this filter would do to the request in `ctx` and why, in a few lines, without
-    /// changing anything or counting anything. Used by `switchyard explain` before it runs
-    /// [`on_request`](Filter::on_request); the server shows header changes itself, so a filter
-    /// only needs to say what a diff cannot (why a token was rejected, why a header was
-    /// dropped). The default says nothing.
-    fn explain(&self, _ctx: &RequestContext<'_>) -> Vec<String> {
         Vec::new()
     }
 

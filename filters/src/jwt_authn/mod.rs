@@ -168,23 +168,8 @@ impl JwtAuthn {
         })
     }
 
-    /// Looks for and checks the request's token without changing the request or counting
-    /// anything: `None` when there is no token at all.
-    pub fn inspect(&self, ctx: &RequestContext<'_>) -> Option<Outcome> {
-        self.judge(ctx).map(|(_, outcome)| outcome)
-    }
-
-    /// [`inspect`](Self::inspect), with the index of the provider that judged the token.
-    fn judge(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
-        match self.source.find(ctx.request()) {
-            Found::Nothing => None,
-            Found::Malformed => Some((None, Err(Reason::Malformed))),
-            Found::Token(token) => Some(outcome(self.verifier.verify_now(&token))),
-        }
-    }
-
-    /// [`judge`](Self::judge) on the request path: through the token cache, and waiting for
-    /// remote keys where they must be.
+    /// Looks for the request's token and checks it: through the token cache, and waiting for
+    /// remote keys where they must be. `None` when there is no token at all.
     async fn judge_waiting(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
         let token = match self.source.find(ctx.request()) {
             Found::Nothing => return None,
@@ -205,6 +190,37 @@ impl JwtAuthn {
             return Some((Some(verified.provider), Ok(jwt)));
         }
         Some(outcome(judged))
+    }
+}
+
+impl JwtAuthn {
+    /// What became of the request's token and what that means in this mode, in one line.
+    fn explain(&self, outcome: Option<&Outcome>) -> String {
+        let mode = self.mode.as_str();
+        match (outcome, self.mode) {
+            (Some(Ok(jwt)), _) => {
+                let claims = jwt.claims.to_string();
+                format!("token valid (provider {}); claims {claims}", jwt.provider)
+            }
+            (None, Mode::Strict) => {
+                format!("no token in {}; {mode} mode: 401", self.source.describe())
+            }
+            (None, _) => format!(
+                "no token in {}; {mode} mode: continue without claims",
+                self.source.describe()
+            ),
+            (Some(Err(reason)), Mode::Permissive) => format!(
+                "token rejected ({}: {}); permissive mode: continue without claims",
+                reason.code(),
+                reason.description()
+            ),
+            (Some(Err(reason)), _) => format!(
+                "token rejected ({}: {}); {mode} mode: {}",
+                reason.code(),
+                reason.description(),
+                reason.response(&self.realm).status().as_u16()
+            ),
+        }
     }
 }
 
@@ -314,10 +330,12 @@ impl Filter for JwtAuthn {
                 .record(*provider, outcome.as_ref().map(|_| ()).map_err(|r| *r)),
         }
         let outcome = judged.map(|(_, outcome)| outcome);
+        ctx.note(|| self.explain(outcome.as_ref()));
         // Claims from an earlier filter never survive a failed check here.
         ctx.set_jwt(None);
         if !self.forward {
             self.source.remove(ctx.request_mut());
+            ctx.note(|| "the token is removed before the request goes upstream".to_owned());
         }
         match (outcome, self.mode) {
             (Some(Ok(jwt)), _) => {
@@ -331,39 +349,6 @@ impl Filter for JwtAuthn {
             }
             (Some(Err(_)), Mode::Permissive) => Flow::Continue,
         }
-    }
-
-    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
-        let mode = self.mode.as_str();
-        let line = match (self.inspect(ctx), self.mode) {
-            (Some(Ok(jwt)), _) => {
-                let claims = jwt.claims.to_string();
-                format!("token valid (provider {}); claims {claims}", jwt.provider)
-            }
-            (None, Mode::Strict) => {
-                format!("no token in {}; {mode} mode: 401", self.source.describe())
-            }
-            (None, _) => format!(
-                "no token in {}; {mode} mode: continue without claims",
-                self.source.describe()
-            ),
-            (Some(Err(reason)), Mode::Permissive) => format!(
-                "token rejected ({}: {}); permissive mode: continue without claims",
-                reason.code(),
-                reason.description()
-            ),
-            (Some(Err(reason)), _) => format!(
-                "token rejected ({}: {}); {mode} mode: {}",
-                reason.code(),
-                reason.description(),
-                reason.response(&self.realm).status().as_u16()
-            ),
-        };
-        let mut lines = vec![line];
-        if !self.forward {
-            lines.push("the token is removed before the request goes upstream".to_owned());
-        }
-        lines
     }
 
     fn metrics(&self) -> Vec<MetricSample> {

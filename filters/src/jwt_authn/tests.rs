@@ -105,7 +105,7 @@ async fn reason_of(f: &JwtAuthn, token: &str) -> Option<Reason> {
         .expect("header");
     let mut state = RequestState::default();
     let ctx = RequestContext::new(&mut req, None, &mut state);
-    f.inspect(&ctx).and_then(|o| o.err())
+    f.judge_waiting(&ctx).await.and_then(|(_, o)| o.err())
 }
 
 #[tokio::test]

@@ -170,22 +170,10 @@ impl Verifier {
         &self.providers
     }
 
-    /// Verifies `token` against the keys held now, and returns its claims, or why it is not
-    /// acceptable together with the index of the provider that judged it (`None` when no
-    /// provider could be chosen). Never waits: for `switchyard explain` and tests.
-    pub fn verify_now(&self, token: &str) -> Judged {
-        let selected = self.select(token)?;
-        let provider = &self.providers[selected.provider];
-        let keys = provider
-            .keys
-            .current()
-            .ok_or((Some(selected.provider), Reason::KeysUnavailable))?;
-        self.check(&selected, &keys)
-    }
-
-    /// [`verify_now`](Self::verify_now) for the request path: before a remote provider's
-    /// first fetch it waits for it (bounded), and a `kid` missing from a remote set asks for a
-    /// refetch (rate-limited) before the token is refused.
+    /// Verifies `token` and returns its claims, or why it is not acceptable together with the
+    /// index of the provider that judged it (`None` when no provider could be chosen). Before a
+    /// remote provider's first fetch it waits for it (bounded), and a `kid` missing from a
+    /// remote set asks for a refetch (rate-limited) before the token is refused.
     pub async fn verify(&self, token: &str) -> Judged {
         let selected = self.select(token)?;
         let provider = &self.providers[selected.provider];

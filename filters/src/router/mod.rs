@@ -61,6 +61,23 @@ impl Route {
     }
 }
 
+/// `name: conditions -> backend`, as `check` and `explain` print it.
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.target.route)?;
+        if self.alternatives.is_empty() {
+            f.write_str("any request")?;
+        }
+        for (i, c) in self.alternatives.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" | ")?;
+            }
+            write!(f, "{c}")?;
+        }
+        write!(f, " -> {}", self.target.backend.name)
+    }
+}
+
 /// The compiled route table of one listener.
 #[derive(Debug)]
 pub struct Router {
@@ -123,31 +140,15 @@ impl Router {
         Ok(Router { routes: compiled })
     }
 
-    /// The first route, in order, that matches `req`.
-    pub fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
-        self.routes
-            .iter()
-            .find(|r| r.matches(req))
-            .map(|r| &r.target)
+    /// The position of the first route, in order, that matches `req`.
+    fn first_match(&self, req: &RequestHeader) -> Option<usize> {
+        self.routes.iter().position(|r| r.matches(req))
     }
 
-    /// One line per route, in order: `name: conditions -> backend`.
-    pub fn describe(&self) -> Vec<String> {
-        self.routes
-            .iter()
-            .map(|r| {
-                let when = if r.alternatives.is_empty() {
-                    "any request".to_owned()
-                } else {
-                    r.alternatives
-                        .iter()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                };
-                format!("{}: {} -> {}", r.target.route, when, r.target.backend.name)
-            })
-            .collect()
+    /// The route `req` goes to, if any.
+    #[cfg(test)]
+    fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
+        self.first_match(req).map(|i| &self.routes[i].target)
     }
 }
 
@@ -158,10 +159,19 @@ impl Filter for Router {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
-        match self.select(ctx.request()) {
-            Some(target) => {
-                let target = target.clone();
-                ctx.set_route(target);
+        let chosen = self.first_match(ctx.request());
+        ctx.note(|| match chosen {
+            Some(i) => format!(
+                "first match is route {} of {}: {}",
+                i + 1,
+                self.routes.len(),
+                self.routes[i]
+            ),
+            None => format!("none of the {} routes matches: 404", self.routes.len()),
+        });
+        match chosen {
+            Some(i) => {
+                ctx.set_route(self.routes[i].target.clone());
                 Flow::Continue
             }
             None => Flow::Respond(LocalResponse::error(
@@ -173,23 +183,7 @@ impl Filter for Router {
     }
 
     fn describe(&self) -> Vec<String> {
-        Router::describe(self)
-    }
-
-    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
-        let req = ctx.request();
-        match self.routes.iter().position(|r| r.matches(req)) {
-            Some(i) => vec![format!(
-                "first match is route {} of {}: {}",
-                i + 1,
-                self.routes.len(),
-                self.describe()[i]
-            )],
-            None => vec![format!(
-                "none of the {} routes matches: 404",
-                self.routes.len()
-            )],
-        }
+        self.routes.iter().map(Route::to_string).collect()
     }
 }
 

@@ -53,28 +53,58 @@ use crate::{
 
 pub const NAME: &str = "transformation";
 
+/// Whether an operation replaces the header or appends to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Set,
+    Add,
+}
+
+impl OpKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Set => "set",
+            OpKind::Add => "add",
+        }
+    }
+}
+
 /// One `set` or `add` entry, compiled.
 #[derive(Debug)]
-pub struct HeaderOp {
-    pub name: HeaderName,
-    pub expr: Expression,
+struct HeaderOp {
+    kind: OpKind,
+    name: HeaderName,
+    expr: Expression,
     drops: DropCounters,
 }
 
-/// What became of one header operation on one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    Set(HeaderName, http::HeaderValue),
-    Added(HeaderName, http::HeaderValue),
-    Removed(HeaderName),
-    Dropped(HeaderName, Dropped),
+impl HeaderOp {
+    /// What the operation did with the result of its expression, as `explain` says it.
+    fn note(&self, result: &Result<http::HeaderValue, Dropped>) -> String {
+        let (kind, name, source) = (self.kind.as_str(), &self.name, self.expr.source());
+        match (result, self.kind) {
+            (Ok(v), _) => format!(
+                "{kind} {name} = {:?} (from `{source}`)",
+                String::from_utf8_lossy(v.as_bytes())
+            ),
+            (Err(reason), OpKind::Set) => format!(
+                "remove {name}: `{source}` gave no usable value ({})",
+                reason.code()
+            ),
+            (Err(reason), OpKind::Add) => format!(
+                "add nothing to {name}: `{source}` gave no usable value ({})",
+                reason.code()
+            ),
+        }
+    }
 }
 
+/// One section (`request` or `response`) of a transformation, compiled.
 #[derive(Debug)]
-pub struct Transformation {
-    set: Vec<HeaderOp>,
-    add: Vec<HeaderOp>,
+pub(crate) struct Transformation {
     remove: Vec<HeaderName>,
+    /// Every `set`, then every `add`, in config order.
+    ops: Vec<HeaderOp>,
     uses: Uses,
 }
 
@@ -85,90 +115,79 @@ fn header_name(name: &str, at: &str) -> Result<HeaderName, FilterConfigError> {
 
 impl Transformation {
     /// Compiles one section; `at` is its path (`request` or `response`) for errors.
-    pub fn compile(ops: &HeaderOps, at: &str) -> Result<Self, FilterConfigError> {
-        let compile_ops = |list: &[HeaderExpr], kind: &str| {
-            list.iter()
-                .enumerate()
-                .map(|(i, op)| {
-                    Ok(HeaderOp {
-                        name: header_name(&op.name, &format!("{at}.{kind}[{i}].name"))?,
-                        expr: Expression::compile(&op.value, &format!("{at}.{kind}[{i}].value"))?,
-                        drops: DropCounters::default(),
-                    })
-                })
-                .collect::<Result<Vec<_>, FilterConfigError>>()
-        };
-        let set = compile_ops(&ops.set, "set")?;
-        let add = compile_ops(&ops.add, "add")?;
-        let remove = ops
+    pub(crate) fn compile(config: &HeaderOps, at: &str) -> Result<Self, FilterConfigError> {
+        let remove = config
             .remove
             .iter()
             .enumerate()
             .map(|(i, n)| header_name(n, &format!("{at}.remove[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
-        if set.is_empty() && add.is_empty() && remove.is_empty() {
+        let mut ops = Vec::with_capacity(config.set.len() + config.add.len());
+        for (kind, list) in [(OpKind::Set, &config.set), (OpKind::Add, &config.add)] {
+            for (i, op) in list.iter().enumerate() {
+                let at = format!("{at}.{}[{i}]", kind.as_str());
+                ops.push(HeaderOp {
+                    kind,
+                    name: header_name(&op.name, &format!("{at}.name"))?,
+                    expr: Expression::compile(&op.value, &format!("{at}.value"))?,
+                    drops: DropCounters::default(),
+                });
+            }
+        }
+        if ops.is_empty() && remove.is_empty() {
             return Err(FilterConfigError::new(
                 at,
                 "nothing to do: give set, add or remove",
             ));
         }
-        let uses = set
+        let uses = ops
             .iter()
-            .chain(&add)
             .fold(Uses::default(), |u, op| u.union(op.expr.uses()));
-        Ok(Transformation {
-            set,
-            add,
-            remove,
-            uses,
-        })
+        Ok(Transformation { remove, ops, uses })
     }
 
-    /// Applies the operations to `headers`, evaluating against `vars`; reports each outcome.
-    pub fn apply(&self, headers: &mut impl HeaderTarget, vars: &Variables) -> Vec<Applied> {
-        let mut applied = Vec::with_capacity(self.remove.len() + self.set.len() + self.add.len());
+    /// Applies the operations to `headers`, evaluating against `vars`: `remove`, then `set`,
+    /// then `add`. With `notes`, says what each one did.
+    pub(crate) fn apply(
+        &self,
+        headers: &mut impl HeaderTarget,
+        vars: &Variables,
+        mut notes: Option<&mut Vec<String>>,
+    ) {
         for name in &self.remove {
             headers.remove(name);
-            applied.push(Applied::Removed(name.clone()));
+            if let Some(notes) = notes.as_deref_mut() {
+                notes.push(format!("remove {name}"));
+            }
         }
-        for op in &self.set {
-            match to_header_value(op.expr.evaluate(vars)) {
-                Ok(value) => {
-                    headers.set(&op.name, value.clone());
-                    applied.push(Applied::Set(op.name.clone(), value));
-                }
-                Err(reason) => {
-                    headers.remove(&op.name);
+        for op in &self.ops {
+            let result = to_header_value(op.expr.evaluate(vars));
+            if let Some(notes) = notes.as_deref_mut() {
+                notes.push(op.note(&result));
+            }
+            match (result, op.kind) {
+                (Ok(value), OpKind::Set) => headers.set(&op.name, value),
+                (Ok(value), OpKind::Add) => headers.append(&op.name, value),
+                (Err(reason), kind) => {
                     op.drops.record(reason);
-                    applied.push(Applied::Dropped(op.name.clone(), reason));
+                    // A header that cannot be given its value is not left as the client sent it.
+                    if kind == OpKind::Set {
+                        headers.remove(&op.name);
+                    }
                 }
             }
         }
-        for op in &self.add {
-            match to_header_value(op.expr.evaluate(vars)) {
-                Ok(value) => {
-                    headers.append(&op.name, value.clone());
-                    applied.push(Applied::Added(op.name.clone(), value));
-                }
-                Err(reason) => {
-                    op.drops.record(reason);
-                    applied.push(Applied::Dropped(op.name.clone(), reason));
-                }
-            }
-        }
-        applied
     }
 
     /// The variables this transformation reads.
-    pub fn uses(&self) -> Uses {
+    pub(crate) fn uses(&self) -> Uses {
         self.uses
     }
 
     /// Every header drop so far, by header and reason (zero rows left out).
-    pub fn drops(&self) -> Vec<DropCount> {
-        self.set
+    pub(crate) fn drops(&self) -> Vec<DropCount> {
+        self.ops
             .iter()
-            .chain(&self.add)
             .flat_map(|op| {
                 Dropped::ALL.into_iter().filter_map(move |reason| {
                     let count = op.drops.get(reason);
@@ -185,14 +204,8 @@ impl Transformation {
 
 /// The filter: a request section (request phases) or a response section (response phase).
 #[derive(Debug)]
-pub struct TransformationFilter {
+struct TransformationFilter {
     ops: Transformation,
-}
-
-impl TransformationFilter {
-    pub fn transformation(&self) -> &Transformation {
-        &self.ops
-    }
 }
 
 #[async_trait]
@@ -203,61 +216,27 @@ impl Filter for TransformationFilter {
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
         let vars = Variables::bind(
-            self.ops.uses,
+            self.ops.uses(),
             ctx.jwt_shared(),
             ctx.request(),
             ctx.client_ip(),
         );
-        self.ops.apply(ctx.request_mut(), &vars);
+        let mut notes = ctx.is_traced().then(Vec::new);
+        self.ops.apply(ctx.request_mut(), &vars, notes.as_mut());
+        for line in notes.into_iter().flatten() {
+            ctx.note(|| line);
+        }
         Flow::Continue
     }
 
     async fn on_response(&self, ctx: &mut ResponseContext<'_>) {
         let vars = Variables::bind(
-            self.ops.uses,
+            self.ops.uses(),
             ctx.jwt_shared(),
             ctx.request(),
             ctx.client_ip(),
         );
-        self.ops.apply(ctx.response_mut(), &vars);
-    }
-
-    fn explain(&self, ctx: &RequestContext<'_>) -> Vec<String> {
-        let vars = Variables::bind(
-            self.ops.uses,
-            ctx.jwt_shared(),
-            ctx.request(),
-            ctx.client_ip(),
-        );
-        let mut lines: Vec<String> = self
-            .ops
-            .remove
-            .iter()
-            .map(|n| format!("remove {n}"))
-            .collect();
-        for (kind, ops) in [("set", &self.ops.set), ("add", &self.ops.add)] {
-            for op in ops {
-                let source = op.expr.source();
-                lines.push(match to_header_value(op.expr.evaluate(&vars)) {
-                    Ok(v) => format!(
-                        "{kind} {} = {:?} (from `{source}`)",
-                        op.name,
-                        String::from_utf8_lossy(v.as_bytes())
-                    ),
-                    Err(reason) if kind == "set" => format!(
-                        "remove {}: `{source}` gave no usable value ({})",
-                        op.name,
-                        reason.code()
-                    ),
-                    Err(reason) => format!(
-                        "add nothing to {}: `{source}` gave no usable value ({})",
-                        op.name,
-                        reason.code()
-                    ),
-                });
-            }
-        }
-        lines
+        self.ops.apply(ctx.response_mut(), &vars, None);
     }
 
     fn metrics(&self) -> Vec<MetricSample> {
@@ -276,23 +255,19 @@ impl Filter for TransformationFilter {
 
     fn describe(&self) -> Vec<String> {
         let t = &self.ops;
-        let mut lines = Vec::new();
-        lines.extend(
-            t.remove
-                .iter()
-                .map(|n| format!("transformation: remove {n}")),
-        );
-        lines.extend(
-            t.set
-                .iter()
-                .map(|op| format!("transformation: set {} = {}", op.name, op.expr.source())),
-        );
-        lines.extend(
-            t.add
-                .iter()
-                .map(|op| format!("transformation: add {} = {}", op.name, op.expr.source())),
-        );
-        lines
+        let removes = t
+            .remove
+            .iter()
+            .map(|n| format!("transformation: remove {n}"));
+        let ops = t.ops.iter().map(|op| {
+            format!(
+                "transformation: {} {} = {}",
+                op.kind.as_str(),
+                op.name,
+                op.expr.source()
+            )
+        });
+        removes.chain(ops).collect()
     }
 }
 

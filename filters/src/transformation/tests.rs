@@ -38,7 +38,7 @@ fn set_result(expr: &str, claims: Option<serde_json::Value>) -> (Option<String>,
         &req,
         Some(IpAddr::from([192, 0, 2, 7])),
     );
-    t.apply(&mut req, &vars);
+    t.apply(&mut req, &vars, None);
     let value = req
         .headers
         .get("x")
@@ -137,7 +137,8 @@ add: [{ name: x-list, value: "'added'" }, { name: x-bad, value: "jwt.nope" }]
         req.insert_header(n, v).expect("header");
     }
     let vars = Variables::bind(t.uses(), None, &req, None);
-    let applied = t.apply(&mut req, &vars);
+    let mut notes = Vec::new();
+    t.apply(&mut req, &vars, Some(&mut notes));
     assert!(req.headers.get("x-debug").is_none());
     assert_eq!(
         req.headers.get("x-v").map(|v| v.as_bytes()),
@@ -155,7 +156,15 @@ add: [{ name: x-list, value: "'added'" }, { name: x-bad, value: "jwt.nope" }]
         req.headers.get("x-bad").map(|v| v.as_bytes()),
         Some(&b"kept"[..])
     );
-    assert_eq!(applied.len(), 4);
+    assert_eq!(
+        notes,
+        [
+            "remove x-debug",
+            "set x-v = \"set\" (from `'set'`)",
+            "add x-list = \"added\" (from `'added'`)",
+            "add nothing to x-bad: `jwt.nope` gave no usable value (no_value)",
+        ]
+    );
 }
 
 #[test]
