@@ -37,7 +37,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub(super) enum Mode {
     /// A valid token is required: no token, or a bad one, is 401.
     #[default]
     Strict,
@@ -48,7 +48,7 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Mode::Strict => "strict",
             Mode::Optional => "optional",
@@ -59,7 +59,7 @@ impl Mode {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JwtAuthnConfig {
+pub(super) struct JwtAuthnConfig {
     #[serde(default)]
     pub mode: Mode,
     #[serde(default = "default_realm")]
@@ -99,7 +99,7 @@ fn default_true() -> bool {
 /// parameter. Exactly one of `header` and `query`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TokenSourceConfig {
+pub(super) struct TokenSourceConfig {
     #[serde(default)]
     pub header: Option<String>,
     /// The auth scheme in front of the token (`Bearer`), compared case-insensitively. Only
@@ -122,7 +122,7 @@ impl Default for TokenSourceConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderConfig {
+pub(super) struct ProviderConfig {
     pub name: String,
     /// The `iss` this provider's tokens carry; it also picks the provider for a token.
     pub issuer: String,
@@ -135,7 +135,7 @@ pub struct ProviderConfig {
 /// rather than an enum: serde_yaml reads enums from YAML tags, not from one-key maps.)
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JwksSource {
+pub(super) struct JwksSource {
     /// The JWKS document itself, as a JSON string.
     #[serde(default)]
     pub inline: Option<String>,
@@ -151,7 +151,7 @@ pub struct JwksSource {
 /// whether the hop is TLS, and with which trust).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RemoteJwks {
+pub(super) struct RemoteJwks {
     /// The backend the identity provider is reached through.
     pub backend: String,
     /// The path of the JWKS document on that backend (`/.well-known/jwks.json`).

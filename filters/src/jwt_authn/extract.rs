@@ -7,7 +7,7 @@ use crate::{FilterConfigError, RequestHeader};
 
 /// What the request holds where the token should be.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Found {
+pub(super) enum Found {
     /// Nothing (or a header with another auth scheme, e.g. `Basic`: not ours to judge).
     Nothing,
     Token(String),
@@ -16,7 +16,7 @@ pub enum Found {
 }
 
 #[derive(Debug, Clone)]
-pub enum TokenSource {
+pub(super) enum TokenSource {
     Header {
         name: HeaderName,
         /// Lower-case scheme, e.g. `bearer`.
@@ -28,7 +28,7 @@ pub enum TokenSource {
 }
 
 impl TokenSource {
-    pub fn from_config(config: &TokenSourceConfig) -> Result<Self, FilterConfigError> {
+    pub(super) fn from_config(config: &TokenSourceConfig) -> Result<Self, FilterConfigError> {
         match (&config.header, &config.query) {
             (Some(header), None) => {
                 let name = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
@@ -66,7 +66,7 @@ impl TokenSource {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             TokenSource::Header {
                 name,
@@ -77,7 +77,7 @@ impl TokenSource {
         }
     }
 
-    pub fn find(&self, req: &RequestHeader) -> Found {
+    pub(super) fn find(&self, req: &RequestHeader) -> Found {
         match self {
             TokenSource::Header { name, scheme } => {
                 let mut values = req.headers.get_all(name).iter();
@@ -122,7 +122,7 @@ impl TokenSource {
     }
 
     /// Takes the token out of the request, so that it does not reach the backend.
-    pub fn remove(&self, req: &mut RequestHeader) {
+    pub(super) fn remove(&self, req: &mut RequestHeader) {
         match self {
             TokenSource::Header { name, .. } => {
                 req.remove_header(name);

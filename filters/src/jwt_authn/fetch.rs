@@ -8,11 +8,11 @@ use crate::{FetchError, HttpClient};
 
 /// The largest JWKS document accepted. Real ones hold a handful of keys in a few KiB; the
 /// bound keeps a misbehaving provider from filling memory.
-pub const MAX_DOCUMENT: usize = 256 * 1024;
+pub(super) const MAX_DOCUMENT: usize = 256 * 1024;
 
 /// A usable key set and its caching instructions.
 #[derive(Debug)]
-pub struct Fetched {
+pub(super) struct Fetched {
     pub keys: KeySet,
     /// `Cache-Control: max-age` of the answer (zero for `no-cache` or `no-store`).
     pub max_age: Option<Duration>,
@@ -22,7 +22,7 @@ pub struct Fetched {
 
 /// Why a fetch gave no usable key set. Nothing it returns replaces keys already held.
 #[derive(Debug, thiserror::Error)]
-pub enum FetchFailure {
+pub(super) enum FetchFailure {
     #[error(transparent)]
     Transport(#[from] FetchError),
     #[error("the provider answered {0}")]
@@ -32,7 +32,7 @@ pub enum FetchFailure {
 }
 
 /// Every [`FetchFailure::code`] and `ok`, in a fixed order, for counters.
-pub const RESULTS: [&str; 8] = [
+pub(super) const RESULTS: [&str; 8] = [
     "ok",
     "connect_failed",
     "tls_failed",
@@ -45,7 +45,7 @@ pub const RESULTS: [&str; 8] = [
 
 impl FetchFailure {
     /// A short, stable code (one of [`RESULTS`]), for metrics.
-    pub fn code(&self) -> &'static str {
+    pub(super) fn code(&self) -> &'static str {
         match self {
             FetchFailure::Transport(e) => e.kind.as_str(),
             FetchFailure::Status(_) => "bad_status",
@@ -55,7 +55,7 @@ impl FetchFailure {
 }
 
 /// Fetches and parses the JWKS at `path`, all within `timeout`.
-pub async fn fetch(
+pub(super) async fn fetch(
     client: &dyn HttpClient,
     path: &str,
     timeout: Duration,
@@ -77,7 +77,7 @@ pub async fn fetch(
 
 /// The lifetime `Cache-Control` gives a response: its `max-age`, or zero when it may not be
 /// reused without asking again (`no-cache`, `no-store`). `None` when it says neither.
-pub fn max_age(cache_control: &str) -> Option<Duration> {
+pub(super) fn max_age(cache_control: &str) -> Option<Duration> {
     let mut found = None;
     for directive in cache_control.split(',') {
         let (name, value) = match directive.split_once('=') {

@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// A public key ready to verify tokens signed with `alg`.
 #[derive(Clone)]
-pub struct VerifyingKey {
+pub(super) struct VerifyingKey {
     pub kid: Option<String>,
     pub alg: Algorithm,
     pub key: DecodingKey,
@@ -29,7 +29,7 @@ impl std::fmt::Debug for VerifyingKey {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum JwksError {
+pub(super) enum JwksError {
     #[error("not a JWKS document: {0}")]
     Document(String),
     #[error("keys[{index}]{}: {message}", kid.as_ref().map(|k| format!(" (kid `{k}`)")).unwrap_or_default())]
@@ -44,7 +44,7 @@ pub enum JwksError {
 
 /// A provider's keys at one moment: from the config, or one fetch of a published JWKS.
 #[derive(Debug, Clone)]
-pub struct KeySet {
+pub(super) struct KeySet {
     keys: Vec<VerifyingKey>,
     /// Unique to this parse of a document: what a verified token was checked against, so a
     /// cached verdict dies with the keys that gave it.
@@ -54,28 +54,28 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    pub fn generation(&self) -> u64 {
+    pub(super) fn generation(&self) -> u64 {
         self.generation
     }
 
-    pub fn fingerprint(&self) -> u64 {
+    pub(super) fn fingerprint(&self) -> u64 {
         self.fingerprint
     }
 
-    pub fn keys(&self) -> &[VerifyingKey] {
+    pub(super) fn keys(&self) -> &[VerifyingKey] {
         &self.keys
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.keys.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
 
     /// The key ids, `(no kid)` for a key without one, for logs and `check`.
-    pub fn kids(&self) -> Vec<String> {
+    pub(super) fn kids(&self) -> Vec<String> {
         self.keys
             .iter()
             .map(|k| k.kid.clone().unwrap_or_else(|| "(no kid)".to_owned()))
@@ -90,7 +90,7 @@ struct Document {
 
 /// Parses a JWKS document from the config. Every key must be usable (an unusable key in a
 /// config is a mistake to report, not to skip), except encryption keys, which are skipped.
-pub fn parse(text: &str) -> Result<KeySet, JwksError> {
+pub(super) fn parse(text: &str) -> Result<KeySet, JwksError> {
     let (keys, skipped) = parse_keys(text)?;
     match skipped.into_iter().next() {
         Some(first) => Err(first),
@@ -102,7 +102,7 @@ pub fn parse(text: &str) -> Result<KeySet, JwksError> {
 /// gateway cannot use (another curve, an algorithm it refuses) next to the ones it signs with,
 /// so unusable keys are skipped and returned for logging; the document is rejected only when
 /// it is not a JWKS or holds no usable signing key.
-pub fn parse_published(text: &str) -> Result<(KeySet, Vec<JwksError>), JwksError> {
+pub(super) fn parse_published(text: &str) -> Result<(KeySet, Vec<JwksError>), JwksError> {
     parse_keys(text)
 }
 

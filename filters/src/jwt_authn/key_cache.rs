@@ -46,7 +46,7 @@ const WAIT_SLACK: Duration = Duration::from_millis(200);
 
 /// When a remote key set is fetched again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RefreshPolicy {
+pub(super) struct RefreshPolicy {
     pub default_refresh: Duration,
     pub min_refresh: Duration,
     pub max_refresh: Duration,
@@ -56,7 +56,7 @@ pub struct RefreshPolicy {
 
 impl RefreshPolicy {
     /// The policy of a `remote` config, or the field that is out of range and why.
-    pub fn from_config(config: &RemoteJwks) -> Result<Self, (&'static str, String)> {
+    pub(super) fn from_config(config: &RemoteJwks) -> Result<Self, (&'static str, String)> {
         if config.min_refresh.is_zero() {
             return Err(("min_refresh", "must be greater than zero".to_owned()));
         }
@@ -79,21 +79,21 @@ impl RefreshPolicy {
     }
 
     /// The wait before the next refresh after a good fetch.
-    pub fn after_success(&self, max_age: Option<Duration>) -> Duration {
+    pub(super) fn after_success(&self, max_age: Option<Duration>) -> Duration {
         max_age
             .unwrap_or(self.default_refresh)
             .clamp(self.min_refresh, self.max_refresh)
     }
 
     /// The wait before a retry after `failures` failed fetches in a row (at least one).
-    pub fn after_failure(&self, failures: u32) -> Duration {
+    pub(super) fn after_failure(&self, failures: u32) -> Duration {
         let doubled = BACKOFF_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16));
         doubled.min(BACKOFF_MAX).min(self.max_refresh)
     }
 }
 
 /// Where one provider's keys come from.
-pub enum KeySource {
+pub(super) enum KeySource {
     /// Keys from the config, fixed until it changes.
     Fixed(Arc<KeySet>),
     /// Keys fetched from a backend and kept fresh in the background.
@@ -105,7 +105,7 @@ pub enum KeySource {
 
 impl KeySource {
     /// The generation of the keys held now (see [`KeySet::generation`]), without a refcount.
-    pub fn generation(&self) -> Option<u64> {
+    pub(super) fn generation(&self) -> Option<u64> {
         match self {
             KeySource::Fixed(keys) => Some(keys.generation()),
             KeySource::Remote(remote) => remote.state.keys.load().as_ref().map(|k| k.generation()),
@@ -114,7 +114,7 @@ impl KeySource {
     }
 
     /// The keys held now, without waiting.
-    pub fn current(&self) -> Option<Arc<KeySet>> {
+    pub(super) fn current(&self) -> Option<Arc<KeySet>> {
         match self {
             KeySource::Fixed(keys) => Some(keys.clone()),
             KeySource::Remote(remote) => remote.current(),
@@ -123,7 +123,7 @@ impl KeySource {
     }
 
     /// The keys held now or, before the first fetch has finished, after it (bounded).
-    pub async fn initial(&self) -> Option<Arc<KeySet>> {
+    pub(super) async fn initial(&self) -> Option<Arc<KeySet>> {
         match self {
             KeySource::Remote(remote) => remote.initial().await,
             _ => self.current(),
@@ -133,14 +133,14 @@ impl KeySource {
     /// The keys to judge a token whose `kid` the current set lacks: the set after a refetch
     /// when one may run (or is running), else the set held now. `None` when keys never change
     /// (config keys).
-    pub async fn after_unknown_kid(&self) -> Option<Arc<KeySet>> {
+    pub(super) async fn after_unknown_kid(&self) -> Option<Arc<KeySet>> {
         match self {
             KeySource::Remote(remote) => remote.after_unknown_kid().await,
             _ => None,
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             KeySource::Fixed(keys) => format!("keys [{}]", keys.kids().join(", ")),
             KeySource::Remote(remote) => {
@@ -157,7 +157,7 @@ impl KeySource {
     }
 
     /// Why the provider cannot verify tokens yet; `None` once it has keys.
-    pub fn waiting_for(&self) -> Option<String> {
+    pub(super) fn waiting_for(&self) -> Option<String> {
         match self {
             KeySource::Remote(remote) => remote.waiting_for(),
             _ => None,
@@ -165,7 +165,7 @@ impl KeySource {
     }
 
     /// The cache's metrics, labelled with `provider`.
-    pub fn metrics(&self, provider: &str, out: &mut Vec<MetricSample>) {
+    pub(super) fn metrics(&self, provider: &str, out: &mut Vec<MetricSample>) {
         let held = self.current().map_or(0, |k| k.len() as u64);
         out.push(sample(
             "jwks_keys",
@@ -183,7 +183,7 @@ impl KeySource {
 
 /// A JWKS fetched through a backend and refreshed in the background. Dropping the last handle
 /// stops the refresh task.
-pub struct RemoteKeys {
+pub(super) struct RemoteKeys {
     state: Arc<State>,
     stats: Arc<Stats>,
 }
@@ -208,7 +208,7 @@ struct State {
 
 impl RemoteKeys {
     /// Starts fetching `path` through `client` on the background runtime.
-    pub fn start(
+    pub(super) fn start(
         client: Arc<dyn HttpClient>,
         path: String,
         policy: RefreshPolicy,
@@ -233,14 +233,18 @@ impl RemoteKeys {
     }
 
     /// The key under which a cache for this source is shared (see the module docs).
-    pub fn shared_key(client: &dyn HttpClient, path: &str, policy: &RefreshPolicy) -> String {
+    pub(super) fn shared_key(
+        client: &dyn HttpClient,
+        path: &str,
+        policy: &RefreshPolicy,
+    ) -> String {
         format!(
             "jwt_authn.remote_jwks\n{}\n{path}\n{policy:?}",
             client.identity()
         )
     }
 
-    pub fn current(&self) -> Option<Arc<KeySet>> {
+    pub(super) fn current(&self) -> Option<Arc<KeySet>> {
         self.state.keys.load_full()
     }
 

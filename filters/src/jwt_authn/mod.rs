@@ -75,14 +75,12 @@ use std::sync::{Arc, Once};
 
 use async_trait::async_trait;
 
-pub use config::{JwksSource, JwtAuthnConfig, Mode, ProviderConfig, RemoteJwks, TokenSourceConfig};
-pub use extract::{Found, TokenSource};
-pub use fetch::max_age;
-pub use jwks::{parse as parse_jwks, JwksError, KeySet, VerifyingKey};
-pub use key_cache::{KeySource, RefreshPolicy, RemoteKeys};
-pub use rejection::Reason;
-pub use token_cache::{Cached, TokenCache};
-pub use verify::{ClaimRules, Judged, Provider, Verified, Verifier, MAX_TOKEN_LEN};
+use config::{JwksSource, JwtAuthnConfig, Mode, RemoteJwks};
+use extract::{Found, TokenSource};
+use key_cache::{KeySource, RefreshPolicy, RemoteKeys};
+use rejection::Reason;
+use token_cache::{Cached, TokenCache};
+use verify::{ClaimRules, Judged, Provider, Verifier};
 
 use crate::{
     BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricSample, Phase,
@@ -92,9 +90,9 @@ use crate::{
 pub const NAME: &str = "jwt_authn";
 
 /// What happened to one request's token: the claims, or why there are none.
-pub type Outcome = Result<Arc<VerifiedJwt>, Reason>;
+type Outcome = Result<Arc<VerifiedJwt>, Reason>;
 
-pub struct JwtAuthn {
+struct JwtAuthn {
     mode: Mode,
     realm: String,
     forward: bool,
@@ -105,10 +103,7 @@ pub struct JwtAuthn {
 }
 
 impl JwtAuthn {
-    pub fn build(
-        config: &JwtAuthnConfig,
-        ctx: &BuildContext<'_>,
-    ) -> Result<Self, FilterConfigError> {
+    fn build(config: &JwtAuthnConfig, ctx: &BuildContext<'_>) -> Result<Self, FilterConfigError> {
         install_crypto_provider();
         if config.realm.is_empty()
             || !config

@@ -12,19 +12,19 @@ use crate::{MetricKind, MetricSample};
 const OUTCOMES: usize = Reason::ALL.len() + 1;
 const VALID: usize = Reason::ALL.len();
 
-pub struct OutcomeCounters {
+pub(super) struct OutcomeCounters {
     /// One row per provider, then one for "none".
     rows: Vec<[AtomicU64; OUTCOMES]>,
 }
 
 impl OutcomeCounters {
-    pub fn new(providers: usize) -> Self {
+    pub(super) fn new(providers: usize) -> Self {
         OutcomeCounters {
             rows: (0..=providers).map(|_| Default::default()).collect(),
         }
     }
 
-    pub fn record(&self, provider: Option<usize>, outcome: Result<(), Reason>) {
+    pub(super) fn record(&self, provider: Option<usize>, outcome: Result<(), Reason>) {
         let row = provider.unwrap_or(self.rows.len() - 1);
         let column = match outcome {
             Ok(()) => VALID,
@@ -36,7 +36,7 @@ impl OutcomeCounters {
     }
 
     /// Non-zero counters, labelled with `names` (the providers, in order).
-    pub fn samples(&self, names: &[&str]) -> Vec<MetricSample> {
+    pub(super) fn samples(&self, names: &[&str]) -> Vec<MetricSample> {
         let mut out = Vec::new();
         for (row, counts) in self.rows.iter().enumerate() {
             let provider = names.get(row).copied().unwrap_or("none");

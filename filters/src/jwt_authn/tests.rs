@@ -7,6 +7,8 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
+use super::jwks::{parse as parse_jwks, JwksError};
+use super::verify::MAX_TOKEN_LEN;
 use super::*;
 use crate::{RequestHeader, RequestState};
 

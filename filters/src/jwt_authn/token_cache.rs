@@ -34,7 +34,7 @@ struct Entry {
     jwt: Arc<VerifiedJwt>,
 }
 
-pub struct TokenCache {
+pub(super) struct TokenCache {
     entries: quick_cache::sync::Cache<Digest, Arc<Entry>>,
     leeway: u64,
     /// Hits, misses, and entries dropped because their keys rotated or their time ran out.
@@ -44,7 +44,7 @@ pub struct TokenCache {
 const OUTCOMES: [&str; 3] = ["hit", "miss", "stale"];
 
 /// What a lookup found.
-pub enum Cached {
+pub(super) enum Cached {
     /// The token is valid: its provider and claims.
     Valid(usize, Arc<VerifiedJwt>),
     /// The token was valid and no longer is (it expired since).
@@ -55,7 +55,7 @@ pub enum Cached {
 
 impl TokenCache {
     /// A cache of up to `capacity` tokens; `None` when `capacity` is zero (no caching).
-    pub fn new(capacity: usize, leeway: u64) -> Option<Self> {
+    pub(super) fn new(capacity: usize, leeway: u64) -> Option<Self> {
         (capacity > 0).then(|| TokenCache {
             entries: quick_cache::sync::Cache::new(capacity),
             leeway,
@@ -64,7 +64,7 @@ impl TokenCache {
     }
 
     /// The cached verdict on `token`, if it still holds under `verifier`'s current keys.
-    pub fn lookup(&self, token: &str, verifier: &Verifier) -> Cached {
+    pub(super) fn lookup(&self, token: &str, verifier: &Verifier) -> Cached {
         let key = digest(token);
         let Some(entry) = self.entries.get(&key) else {
             self.count(1);
@@ -98,7 +98,13 @@ impl TokenCache {
     }
 
     /// Keeps the verdict on a token just verified by `provider`'s keys of `generation`.
-    pub fn insert(&self, token: &str, provider: usize, generation: u64, jwt: Arc<VerifiedJwt>) {
+    pub(super) fn insert(
+        &self,
+        token: &str,
+        provider: usize,
+        generation: u64,
+        jwt: Arc<VerifiedJwt>,
+    ) {
         let time = |name| {
             jwt.claims
                 .get(name)
@@ -118,7 +124,7 @@ impl TokenCache {
         self.counts[outcome].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn metrics(&self, out: &mut Vec<MetricSample>) {
+    pub(super) fn metrics(&self, out: &mut Vec<MetricSample>) {
         for (i, outcome) in OUTCOMES.iter().enumerate() {
             let value = self.counts[i].load(Ordering::Relaxed);
             if value > 0 {

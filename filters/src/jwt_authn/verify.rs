@@ -15,17 +15,17 @@ use crate::VerifiedJwt;
 
 /// Tokens longer than this are rejected before any parsing: real access tokens are a few KiB,
 /// and parsing cost should not be the client's to choose.
-pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+pub(super) const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// How claims are checked, the same for every provider of one filter.
 #[derive(Debug, Clone, Copy)]
-pub struct ClaimRules {
+pub(super) struct ClaimRules {
     pub clock_skew: Duration,
     pub require_exp: bool,
 }
 
 /// An issuer, its audiences and where its keys come from.
-pub struct Provider {
+pub(super) struct Provider {
     name: Arc<str>,
     issuer: String,
     audiences: Vec<String>,
@@ -48,7 +48,7 @@ const ALGORITHMS: [Algorithm; 9] = [
 ];
 
 impl Provider {
-    pub fn new(
+    pub(super) fn new(
         name: &str,
         issuer: &str,
         audiences: &[String],
@@ -68,15 +68,15 @@ impl Provider {
         }
     }
 
-    pub fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.name
     }
 
-    pub fn keys(&self) -> &KeySource {
+    pub(super) fn keys(&self) -> &KeySource {
         &self.keys
     }
 
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         format!(
             "provider {}: issuer {}, audiences [{}], {}",
             self.name,
@@ -151,7 +151,7 @@ fn validation_for(
 }
 
 /// The providers of one `jwt_authn` filter.
-pub struct Verifier {
+pub(super) struct Verifier {
     providers: Vec<Provider>,
 }
 
@@ -162,11 +162,11 @@ struct IssuerOnly {
 }
 
 impl Verifier {
-    pub fn new(providers: Vec<Provider>) -> Self {
+    pub(super) fn new(providers: Vec<Provider>) -> Self {
         Verifier { providers }
     }
 
-    pub fn providers(&self) -> &[Provider] {
+    pub(super) fn providers(&self) -> &[Provider] {
         &self.providers
     }
 
@@ -174,7 +174,7 @@ impl Verifier {
     /// index of the provider that judged it (`None` when no provider could be chosen). Before a
     /// remote provider's first fetch it waits for it (bounded), and a `kid` missing from a
     /// remote set asks for a refetch (rate-limited) before the token is refused.
-    pub async fn verify(&self, token: &str) -> Judged {
+    pub(super) async fn verify(&self, token: &str) -> Judged {
         let selected = self.select(token)?;
         let provider = &self.providers[selected.provider];
         let keys = provider
@@ -247,14 +247,14 @@ impl Verifier {
 
 /// A token that passed: its provider (by index), its claims, and the key set that verified it.
 #[derive(Debug)]
-pub struct Verified {
+pub(super) struct Verified {
     pub provider: usize,
     pub jwt: VerifiedJwt,
     pub generation: u64,
 }
 
 /// A verified token, or why it was refused and by which provider (`None`: none was chosen).
-pub type Judged = Result<Verified, (Option<usize>, Reason)>;
+pub(super) type Judged = Result<Verified, (Option<usize>, Reason)>;
 
 /// A token whose provider is chosen, before its signature is checked.
 struct Selected<'t> {

@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouteConfig {
+pub(super) struct RouteConfig {
     /// Unique within the listener; used in metrics, logs and error bodies.
     pub name: String,
     /// Alternatives: the route matches when any entry matches. Empty or absent: every request.
@@ -40,7 +40,7 @@ pub struct RouteConfig {
 /// One alternative of a route: every test it names must pass.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MatchConfig {
+pub(super) struct MatchConfig {
     #[serde(default)]
     pub path: Option<PathMatchConfig>,
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct MatchConfig {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum PathMatchType {
+pub(super) enum PathMatchType {
     /// The whole path equals the value.
     Exact,
     /// The path starts with the value on a segment boundary: `/api` matches `/api` and
@@ -65,14 +65,14 @@ pub enum PathMatchType {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PathMatchConfig {
+pub(super) struct PathMatchConfig {
     #[serde(rename = "type", default)]
     pub kind: PathMatchType,
     pub value: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum ValueMatchType {
+pub(super) enum ValueMatchType {
     /// The value equals the configured one, byte for byte (case-sensitive).
     #[default]
     Exact,
@@ -84,7 +84,7 @@ pub enum ValueMatchType {
 /// the values are joined with `,` before the test, as HTTP folds them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderMatchConfig {
+pub(super) struct HeaderMatchConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: ValueMatchType,
@@ -95,7 +95,7 @@ pub struct HeaderMatchConfig {
 /// after URL decoding; when a parameter repeats, only its first occurrence is considered.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct QueryParamMatchConfig {
+pub(super) struct QueryParamMatchConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: ValueMatchType,

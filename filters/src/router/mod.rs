@@ -33,10 +33,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::StatusCode;
 
-pub use config::{
-    HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType, QueryParamMatchConfig,
-    RouteConfig, ValueMatchType,
-};
+use config::RouteConfig;
 use matcher::Conditions;
 
 use crate::{
@@ -80,13 +77,13 @@ impl std::fmt::Display for Route {
 
 /// The compiled route table of one listener.
 #[derive(Debug)]
-pub struct Router {
+struct Router {
     routes: Vec<Route>,
 }
 
 impl Router {
     /// Compiles `routes` (the listener's list); errors carry the path inside that list.
-    pub fn build(
+    fn build(
         routes: &serde_yaml::Value,
         ctx: &BuildContext<'_>,
     ) -> Result<Self, FilterConfigError> {

@@ -22,7 +22,7 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TransformationConfig {
+pub(super) struct TransformationConfig {
     #[serde(default)]
     pub request: Option<HeaderOps>,
     #[serde(default)]
@@ -31,7 +31,7 @@ pub struct TransformationConfig {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderOps {
+pub(crate) struct HeaderOps {
     #[serde(default)]
     pub set: Vec<HeaderExpr>,
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct HeaderOps {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HeaderExpr {
+pub(crate) struct HeaderExpr {
     pub name: String,
     /// A CEL expression.
     pub value: String,

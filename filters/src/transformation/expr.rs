@@ -13,10 +13,7 @@ use crate::{FilterConfigError, RequestHeader, VerifiedJwt};
 
 /// Longer expressions are refused at load: header values are short, and the parser's work
 /// grows with the text.
-pub const MAX_EXPRESSION_LEN: usize = 4096;
-
-/// The variables an expression may use.
-pub const VARIABLES: [&str; 3] = ["jwt", "request", "source"];
+pub(super) const MAX_EXPRESSION_LEN: usize = 4096;
 
 /// The standard library, built once: building it costs tens of microseconds, too much per
 /// request.
@@ -27,14 +24,14 @@ fn stdlib() -> Arc<Env> {
 
 /// Which variables a set of expressions reads, so a request binds only those.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Uses {
+pub(crate) struct Uses {
     pub jwt: bool,
     pub request: bool,
     pub source: bool,
 }
 
 impl Uses {
-    pub fn union(self, other: Uses) -> Uses {
+    pub(crate) fn union(self, other: Uses) -> Uses {
         Uses {
             jwt: self.jwt || other.jwt,
             request: self.request || other.request,
@@ -44,7 +41,7 @@ impl Uses {
 }
 
 /// A compiled expression and the text it came from.
-pub struct Expression {
+pub(super) struct Expression {
     source: String,
     program: Program,
     uses: Uses,
@@ -58,7 +55,7 @@ impl std::fmt::Debug for Expression {
 
 impl Expression {
     /// Compiles `source`; `at` is its path in the filter config, for errors.
-    pub fn compile(source: &str, at: &str) -> Result<Self, FilterConfigError> {
+    pub(super) fn compile(source: &str, at: &str) -> Result<Self, FilterConfigError> {
         if source.trim().is_empty() {
             return Err(FilterConfigError::new(at, "the expression is empty"));
         }
@@ -83,15 +80,15 @@ impl Expression {
         })
     }
 
-    pub fn source(&self) -> &str {
+    pub(super) fn source(&self) -> &str {
         &self.source
     }
 
-    pub fn uses(&self) -> Uses {
+    pub(super) fn uses(&self) -> Uses {
         self.uses
     }
 
-    pub fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
+    pub(super) fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
         // A context is an `Arc` clone and empty maps: cheap enough per evaluation, and it lets
         // the resolver borrow `vars` for just this call.
         let mut context = Context::with_env(stdlib());
@@ -106,7 +103,7 @@ impl Expression {
 /// is the token's claims in the CEL form the token keeps ([`VerifiedJwt::cel_claims`],
 /// converted once per verified token, so a cached token pays nothing here), and `request` and
 /// `source` are converted once, here, only when an expression reads them.
-pub struct Variables {
+pub(crate) struct Variables {
     jwt: Option<Arc<VerifiedJwt>>,
     request: Option<Box<dyn Val>>,
     source: Option<Box<dyn Val>>,
@@ -115,7 +112,7 @@ pub struct Variables {
 impl Variables {
     /// Binds what `uses` asks for. `jwt` stays unbound without a verified token, so reading it
     /// is an error, and the header it would have fed is removed.
-    pub fn bind(
+    pub(crate) fn bind(
         uses: Uses,
         jwt: Option<Arc<VerifiedJwt>>,
         request: &RequestHeader,

@@ -4,11 +4,11 @@ use cel::Value;
 use http::HeaderValue;
 
 /// Header values longer than this are refused: they would be rejected further along anyway.
-pub const MAX_VALUE_LEN: usize = 8 * 1024;
+pub(super) const MAX_VALUE_LEN: usize = 8 * 1024;
 
 /// Why a header was removed (for `set`) or not added (for `add`) instead of given a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dropped {
+pub(crate) enum Dropped {
     /// The expression failed: a missing claim, no token (`jwt` unbound), a type error.
     NoValue,
     /// The expression gave `null`.
@@ -21,14 +21,14 @@ pub enum Dropped {
 }
 
 impl Dropped {
-    pub const ALL: [Dropped; 4] = [
+    pub(crate) const ALL: [Dropped; 4] = [
         Dropped::NoValue,
         Dropped::Null,
         Dropped::NotScalar,
         Dropped::InvalidValue,
     ];
 
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Dropped::NoValue => "no_value",
             Dropped::Null => "null",
@@ -37,14 +37,16 @@ impl Dropped {
         }
     }
 
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
 
 /// The rules: a string is used as is; an int, uint, double or bool becomes its text; anything
 /// else, and any text that is not a valid header value, drops the header.
-pub fn to_header_value(result: Result<Value, cel::ExecutionError>) -> Result<HeaderValue, Dropped> {
+pub(super) fn to_header_value(
+    result: Result<Value, cel::ExecutionError>,
+) -> Result<HeaderValue, Dropped> {
     let text = match result.map_err(|_| Dropped::NoValue)? {
         Value::String(s) => s.to_string(),
         Value::Int(i) => i.to_string(),

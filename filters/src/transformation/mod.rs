@@ -41,10 +41,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::HeaderName;
 
-pub use config::{HeaderExpr, HeaderOps, TransformationConfig};
-pub use expr::{Expression, Uses, Variables, MAX_EXPRESSION_LEN, VARIABLES};
-pub use header_value::{to_header_value, Dropped, MAX_VALUE_LEN};
-pub use stats::{DropCount, DropCounters};
+use config::{HeaderOps, TransformationConfig};
+use expr::{Expression, Uses, Variables};
+use header_value::{to_header_value, Dropped};
+use stats::{DropCount, DropCounters};
 
 use crate::{
     BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricKind, MetricSample, Phase,
@@ -101,7 +101,7 @@ impl HeaderOp {
 
 /// One section (`request` or `response`) of a transformation, compiled.
 #[derive(Debug)]
-pub(crate) struct Transformation {
+struct Transformation {
     remove: Vec<HeaderName>,
     /// Every `set`, then every `add`, in config order.
     ops: Vec<HeaderOp>,
@@ -115,7 +115,7 @@ fn header_name(name: &str, at: &str) -> Result<HeaderName, FilterConfigError> {
 
 impl Transformation {
     /// Compiles one section; `at` is its path (`request` or `response`) for errors.
-    pub(crate) fn compile(config: &HeaderOps, at: &str) -> Result<Self, FilterConfigError> {
+    fn compile(config: &HeaderOps, at: &str) -> Result<Self, FilterConfigError> {
         let remove = config
             .remove
             .iter()
@@ -148,7 +148,7 @@ impl Transformation {
 
     /// Applies the operations to `headers`, evaluating against `vars`: `remove`, then `set`,
     /// then `add`. With `notes`, says what each one did.
-    pub(crate) fn apply(
+    fn apply(
         &self,
         headers: &mut impl HeaderTarget,
         vars: &Variables,
@@ -180,12 +180,12 @@ impl Transformation {
     }
 
     /// The variables this transformation reads.
-    pub(crate) fn uses(&self) -> Uses {
+    fn uses(&self) -> Uses {
         self.uses
     }
 
     /// Every header drop so far, by header and reason (zero rows left out).
-    pub(crate) fn drops(&self) -> Vec<DropCount> {
+    fn drops(&self) -> Vec<DropCount> {
         self.ops
             .iter()
             .flat_map(|op| {
@@ -278,18 +278,6 @@ pub trait HeaderTarget {
     fn set(&mut self, name: &HeaderName, value: http::HeaderValue);
     fn append(&mut self, name: &HeaderName, value: http::HeaderValue);
     fn remove(&mut self, name: &HeaderName);
-}
-
-impl HeaderTarget for http::HeaderMap {
-    fn set(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        self.insert(name.clone(), value);
-    }
-    fn append(&mut self, name: &HeaderName, value: http::HeaderValue) {
-        http::HeaderMap::append(self, name.clone(), value);
-    }
-    fn remove(&mut self, name: &HeaderName) {
-        http::HeaderMap::remove(self, name);
-    }
 }
 
 // Pingora's request and response headers share these methods but no trait. `insert_header`

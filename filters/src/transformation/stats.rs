@@ -6,23 +6,23 @@ use super::header_value::Dropped;
 
 /// One counter per reason for one header operation; lock-free on the request path.
 #[derive(Debug, Default)]
-pub struct DropCounters {
+pub(super) struct DropCounters {
     counts: [AtomicU64; Dropped::ALL.len()],
 }
 
 impl DropCounters {
-    pub fn record(&self, reason: Dropped) {
+    pub(super) fn record(&self, reason: Dropped) {
         self.counts[reason.index()].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn get(&self, reason: Dropped) -> u64 {
+    pub(super) fn get(&self, reason: Dropped) -> u64 {
         self.counts[reason.index()].load(Ordering::Relaxed)
     }
 }
 
 /// A snapshot row: header, reason, count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropCount {
+pub(crate) struct DropCount {
     pub header: String,
     pub reason: Dropped,
     pub count: u64,
