@@ -23,17 +23,18 @@
 //!   over the cache, its keys and its schedule: a reload neither refetches nor loses keys when
 //!   the provider is down. When no filter holds the cache any more, its task stops.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::config::RemoteJwks;
-use super::fetch::{self, FetchFailure, Fetched, RESULTS};
+use super::fetch::{self, FetchFailure, Fetched};
 use super::jwks::KeySet;
+use super::stats::{self, KeyCacheStats};
 use crate::{Background, HttpClient, MetricKind, MetricSample};
 
 /// The first retry after a failed fetch; each further failure doubles it.
@@ -167,7 +168,7 @@ impl KeySource {
     /// The cache's metrics, labelled with `provider`.
     pub(super) fn metrics(&self, provider: &str, out: &mut Vec<MetricSample>) {
         let held = self.current().map_or(0, |k| k.len() as u64);
-        out.push(sample(
+        out.push(stats::provider_sample(
             "jwks_keys",
             "Signing keys a provider holds now.",
             MetricKind::Gauge,
@@ -185,7 +186,7 @@ impl KeySource {
 /// stops the refresh task.
 pub(super) struct RemoteKeys {
     state: Arc<State>,
-    stats: Arc<Stats>,
+    stats: Arc<KeyCacheStats>,
 }
 
 struct State {
@@ -203,7 +204,7 @@ struct State {
     last_kid_refetch: Mutex<Option<Instant>>,
     /// The last failure, for `/readyz` while no keys are held.
     last_failure: Mutex<Option<String>>,
-    stats: Arc<Stats>,
+    stats: Arc<KeyCacheStats>,
 }
 
 impl RemoteKeys {
@@ -214,7 +215,7 @@ impl RemoteKeys {
         policy: RefreshPolicy,
         background: &Background,
     ) -> Self {
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(KeyCacheStats::default());
         let state = Arc::new(State {
             client,
             path,
@@ -266,10 +267,10 @@ impl RemoteKeys {
         attempts.borrow_and_update();
         if !state.in_flight.load(Ordering::Acquire) {
             if !state.claim_kid_refetch() {
-                self.stats.kid_refetches[1].fetch_add(1, Ordering::Relaxed);
+                self.stats.record_kid_refetch(false);
                 return self.current();
             }
-            self.stats.kid_refetches[0].fetch_add(1, Ordering::Relaxed);
+            self.stats.record_kid_refetch(true);
             state.in_flight.store(true, Ordering::Release);
             state.wake.notify_one();
         }
@@ -367,7 +368,7 @@ impl State {
             }
         }
         *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.stats.record(None);
+        self.stats.record_fetch(None);
         next
     }
 
@@ -383,7 +384,7 @@ impl State {
             self.source()
         );
         *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(failure.to_string());
-        self.stats.record(Some(failure));
+        self.stats.record_fetch(Some(failure));
         retry
     }
 }
@@ -414,92 +415,5 @@ async fn refresh(state: Arc<State>) {
             () = tokio::time::sleep(wait) => {}
             () = state.wake.notified() => {}
         }
-    }
-}
-
-/// Fetch outcomes and unknown-kid refetches. They belong to the cache, which outlives the
-/// filters of one config, so they are exposed as shared counters.
-#[derive(Default)]
-struct Stats {
-    /// Indexed like [`RESULTS`].
-    results: [AtomicU64; RESULTS.len()],
-    /// Started, and refused by the cooldown.
-    kid_refetches: [AtomicU64; 2],
-    last_success_unix: AtomicU64,
-}
-
-impl Stats {
-    fn record(&self, failure: Option<&FetchFailure>) {
-        let code = failure.map_or("ok", FetchFailure::code);
-        if let Some(i) = RESULTS.iter().position(|r| *r == code) {
-            self.results[i].fetch_add(1, Ordering::Relaxed);
-        }
-        if failure.is_none() {
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            self.last_success_unix.store(now, Ordering::Relaxed);
-        }
-    }
-
-    fn samples(&self, provider: &str, out: &mut Vec<MetricSample>) {
-        for (i, result) in RESULTS.iter().enumerate() {
-            let value = self.results[i].load(Ordering::Relaxed);
-            if value > 0 {
-                out.push(sample(
-                    "jwks_fetches_total",
-                    "JWKS fetches by provider and result.",
-                    MetricKind::SharedCounter,
-                    provider,
-                    Some(("result", result)),
-                    value,
-                ));
-            }
-        }
-        for (i, result) in ["started", "rate_limited"].iter().enumerate() {
-            let value = self.kid_refetches[i].load(Ordering::Relaxed);
-            if value > 0 {
-                out.push(sample(
-                    "jwks_unknown_kid_refetches_total",
-                    "Refetches asked for by tokens with an unknown kid: started, or refused by the cooldown.",
-                    MetricKind::SharedCounter,
-                    provider,
-                    Some(("result", result)),
-                    value,
-                ));
-            }
-        }
-        let last = self.last_success_unix.load(Ordering::Relaxed);
-        if last > 0 {
-            out.push(sample(
-                "jwks_last_success_timestamp_seconds",
-                "When a provider's JWKS was last fetched successfully (Unix time).",
-                MetricKind::Gauge,
-                provider,
-                None,
-                last,
-            ));
-        }
-    }
-}
-
-fn sample(
-    name: &'static str,
-    help: &'static str,
-    kind: MetricKind,
-    provider: &str,
-    extra: Option<(&'static str, &str)>,
-    value: u64,
-) -> MetricSample {
-    let mut labels = vec![("provider", provider.to_owned())];
-    if let Some((k, v)) = extra {
-        labels.push((k, v.to_owned()));
-    }
-    MetricSample {
-        name,
-        help,
-        kind,
-        labels,
-        value,
     }
 }

@@ -45,20 +45,22 @@
 //!
 //! # Files
 //! - `config.rs`: the YAML shape.
+//! - `factory.rs`: config to filter, at load: the checks, and the key sources they start.
 //! - `extract.rs`: finding the token in a header or query parameter, and removing it.
 //! - `jwks.rs`: JWKS documents into keys pinned to one algorithm each.
 //! - `fetch.rs`: one fetch of a published JWKS, and its `Cache-Control: max-age`.
 //! - `key_cache.rs`: where a provider's keys come from; the remote cache, its refresh task,
-//!   its rate limit, its metrics.
+//!   its rate limit.
 //! - `verify.rs`: provider and key selection, signature and claim checks.
 //! - `token_cache.rs`: verdicts on valid tokens, reused until their keys or time run out.
 //! - `rejection.rs`: reasons and the 401 (or 503) they produce.
-//! - `stats.rs`: outcome counters by provider and reason.
+//! - `stats.rs`: outcome counters by provider and reason; the key cache's fetch counters.
 //! - `tests.rs`: the filter end to end on real signed tokens.
 //! - `remote_tests.rs`: the remote cache against a scripted provider on a paused clock.
 
 mod config;
 mod extract;
+mod factory;
 mod fetch;
 mod jwks;
 mod key_cache;
@@ -71,21 +73,19 @@ mod tests;
 mod token_cache;
 mod verify;
 
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use config::{JwksSource, JwtAuthnConfig, Mode, RemoteJwks};
+use config::Mode;
 use extract::{Found, TokenSource};
-use key_cache::{KeySource, RefreshPolicy, RemoteKeys};
 use rejection::Reason;
 use token_cache::{Cached, TokenCache};
-use verify::{ClaimRules, Judged, Provider, Verifier};
+use verify::{Judged, Verifier};
 
-use crate::{
-    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricSample, Phase,
-    RequestContext, VerifiedJwt,
-};
+use crate::{Filter, Flow, MetricSample, RequestContext, VerifiedJwt};
+
+pub use factory::JwtAuthnFactory;
 
 pub const NAME: &str = "jwt_authn";
 
@@ -103,66 +103,6 @@ struct JwtAuthn {
 }
 
 impl JwtAuthn {
-    fn build(config: &JwtAuthnConfig, ctx: &BuildContext<'_>) -> Result<Self, FilterConfigError> {
-        install_crypto_provider();
-        if config.realm.is_empty()
-            || !config
-                .realm
-                .bytes()
-                .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
-        {
-            return Err(FilterConfigError::new(
-                "realm",
-                "the realm must be non-empty printable ASCII without quotes or backslashes",
-            ));
-        }
-        if config.providers.is_empty() {
-            return Err(FilterConfigError::new(
-                "providers",
-                "at least one provider is needed",
-            ));
-        }
-        let source = TokenSource::from_config(&config.from)?;
-        let rules = ClaimRules {
-            clock_skew: config.clock_skew,
-            require_exp: config.require_exp,
-        };
-        let mut providers = Vec::with_capacity(config.providers.len());
-        for (i, p) in config.providers.iter().enumerate() {
-            let at = format!("providers[{i}]");
-            if p.issuer.is_empty() {
-                return Err(FilterConfigError::new(
-                    format!("{at}.issuer"),
-                    "the issuer cannot be empty",
-                ));
-            }
-            if let Some(j) = config.providers[..i]
-                .iter()
-                .position(|q| q.name == p.name || q.issuer == p.issuer)
-            {
-                return Err(FilterConfigError::new(
-                    format!("{at}.name"),
-                    format!(
-                        "provider `{}` repeats the name or issuer of providers[{j}]",
-                        p.name
-                    ),
-                ));
-            }
-            let keys = key_source(&p.jwks, &format!("{at}.jwks"), ctx)?;
-            providers.push(Provider::new(&p.name, &p.issuer, &p.audiences, keys, rules));
-        }
-        let stats = stats::OutcomeCounters::new(providers.len());
-        Ok(JwtAuthn {
-            mode: config.mode,
-            realm: config.realm.clone(),
-            forward: config.forward,
-            source,
-            verifier: Verifier::new(providers),
-            cache: TokenCache::new(config.token_cache_entries, config.clock_skew.as_secs()),
-            stats,
-        })
-    }
-
     /// Looks for the request's token and checks it: through the token cache, and waiting for
     /// remote keys where they must be. `None` when there is no token at all.
     async fn judge_waiting(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
@@ -224,90 +164,6 @@ fn outcome(judged: Judged) -> (Option<usize>, Outcome) {
         Ok(verified) => (Some(verified.provider), Ok(Arc::new(verified.jwt))),
         Err((provider, reason)) => (provider, Err(reason)),
     }
-}
-
-/// Where a provider's keys come from, checked and loaded (or, for `remote`, started).
-fn key_source(
-    jwks: &JwksSource,
-    at: &str,
-    ctx: &BuildContext<'_>,
-) -> Result<KeySource, FilterConfigError> {
-    let fixed = |text: &str, field: String| {
-        jwks::parse(text)
-            .map(|keys| KeySource::Fixed(Arc::new(keys)))
-            .map_err(|e| FilterConfigError::new(field, e.to_string()))
-    };
-    match (&jwks.inline, &jwks.file, &jwks.remote) {
-        (Some(text), None, None) => fixed(text, format!("{at}.inline")),
-        (None, Some(path), None) => {
-            let resolved = ctx.resolve_path(path);
-            let text = std::fs::read_to_string(&resolved).map_err(|e| {
-                FilterConfigError::new(
-                    format!("{at}.file"),
-                    format!("cannot read {}: {e}", resolved.display()),
-                )
-            })?;
-            fixed(&text, format!("{at}.file"))
-        }
-        (None, None, Some(remote)) => remote_source(remote, &format!("{at}.remote"), ctx),
-        _ => Err(FilterConfigError::new(
-            at,
-            "give exactly one of `inline`, `file` and `remote`",
-        )),
-    }
-}
-
-fn remote_source(
-    remote: &RemoteJwks,
-    at: &str,
-    ctx: &BuildContext<'_>,
-) -> Result<KeySource, FilterConfigError> {
-    let backend = ctx.backend(&remote.backend).ok_or_else(|| {
-        let known: Vec<&str> = ctx.backend_names().collect();
-        FilterConfigError::new(
-            format!("{at}.backend"),
-            format!(
-                "unknown backend `{}` (backends: {})",
-                remote.backend,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        )
-    })?;
-    if !remote.path.starts_with('/')
-        || http::uri::PathAndQuery::from_maybe_shared(remote.path.clone()).is_err()
-    {
-        return Err(FilterConfigError::new(
-            format!("{at}.path"),
-            format!("`{}` is not an absolute request path", remote.path),
-        ));
-    }
-    let policy = RefreshPolicy::from_config(remote)
-        .map_err(|(field, message)| FilterConfigError::new(format!("{at}.{field}"), message))?;
-    let (Some(background), Some(client)) = (ctx.background(), ctx.client(&backend)) else {
-        return Ok(KeySource::Offline {
-            backend: remote.backend.clone(),
-            path: remote.path.clone(),
-        });
-    };
-    let key = RemoteKeys::shared_key(&*client, &remote.path, &policy);
-    let path = remote.path.clone();
-    Ok(KeySource::Remote(background.shared(&key, || {
-        RemoteKeys::start(client, path, policy, background)
-    })))
-}
-
-/// jsonwebtoken needs a process-wide crypto provider; installing one explicitly avoids a panic
-/// at the first verification should feature unification ever enable two backends.
-fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // `Err` means one is installed already, which is as good.
-        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
-    });
 }
 
 #[async_trait]
@@ -389,26 +245,5 @@ impl Filter for JwtAuthn {
                 .map(|p| format!("  {}", p.describe())),
         );
         lines
-    }
-}
-
-pub struct JwtAuthnFactory;
-
-impl FilterFactory for JwtAuthnFactory {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn phases(&self) -> &'static [Phase] {
-        &[Phase::PreRouting, Phase::PostRouting]
-    }
-
-    fn build(
-        &self,
-        config: &serde_yaml::Value,
-        ctx: &BuildContext<'_>,
-    ) -> Result<Arc<dyn Filter>, FilterConfigError> {
-        let config: JwtAuthnConfig = FilterConfigError::parse(config)?;
-        Ok(Arc::new(JwtAuthn::build(&config, ctx)?))
     }
 }

@@ -11,9 +11,10 @@ use bytes::Bytes;
 use jsonwebtoken::Algorithm;
 use serde_json::json;
 
+use super::config::JwtAuthnConfig;
 use super::tests::{claims, jwks_with, run, sign, RSA, RSA_OTHER};
 use super::*;
-use crate::{Background, FetchError, FetchErrorKind, HttpClient, HttpResponse};
+use crate::{Background, BuildContext, FetchError, FetchErrorKind, HttpClient, HttpResponse};
 
 /// What the provider answers now.
 #[derive(Clone)]

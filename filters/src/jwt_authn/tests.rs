@@ -7,10 +7,11 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
+use super::config::JwtAuthnConfig;
 use super::jwks::{parse as parse_jwks, JwksError};
 use super::verify::MAX_TOKEN_LEN;
 use super::*;
-use crate::{RequestHeader, RequestState};
+use crate::{BuildContext, FilterConfigError, RequestHeader, RequestState};
 
 const JWKS: &str = include_str!("../../../tests/keys/jwks.json");
 pub(super) const RSA: &[u8] = include_bytes!("../../../tests/keys/rsa.pem");

@@ -46,6 +46,7 @@ use expr::{Expression, Uses, Variables};
 use header_value::{to_header_value, Dropped};
 use stats::{DropCount, DropCounters};
 
+use crate::headers::HeaderTarget;
 use crate::{
     BuildContext, Filter, FilterConfigError, FilterFactory, Flow, MetricKind, MetricSample, Phase,
     RequestContext, ResponseContext,
@@ -270,37 +271,6 @@ impl Filter for TransformationFilter {
         removes.chain(ops).collect()
     }
 }
-
-/// Where header operations land. Pingora's request and response headers keep a second map of
-/// original name cases, so they are changed through their own methods, which keep both maps in
-/// step.
-pub trait HeaderTarget {
-    fn set(&mut self, name: &HeaderName, value: http::HeaderValue);
-    fn append(&mut self, name: &HeaderName, value: http::HeaderValue);
-    fn remove(&mut self, name: &HeaderName);
-}
-
-// Pingora's request and response headers share these methods but no trait. `insert_header`
-// and `append_header` only fail on names or values that do not convert; these are already a
-// `HeaderName` and a `HeaderValue`.
-macro_rules! pingora_header_target {
-    ($ty:ty) => {
-        impl HeaderTarget for $ty {
-            fn set(&mut self, name: &HeaderName, value: http::HeaderValue) {
-                let _ = self.insert_header(name.clone(), value);
-            }
-            fn append(&mut self, name: &HeaderName, value: http::HeaderValue) {
-                let _ = self.append_header(name.clone(), value);
-            }
-            fn remove(&mut self, name: &HeaderName) {
-                self.remove_header(name);
-            }
-        }
-    };
-}
-
-pingora_header_target!(crate::RequestHeader);
-pingora_header_target!(crate::ResponseHeader);
 
 pub struct TransformationFactory;
 
