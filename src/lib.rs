@@ -11,7 +11,7 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod backend_client;
-pub mod background;
+pub mod background_thread;
 pub mod check;
 pub mod config;
 pub mod demo;

@@ -135,7 +135,7 @@ fn main() -> ExitCode {
         },
         Command::Run { config, threads } => {
             init_logging("info");
-            let background = match switchyard::background::start() {
+            let background = match switchyard::background_thread::start() {
                 Ok(b) => b,
                 Err(e) => {
                     eprintln!("error: cannot start the background thread: {e}");

@@ -20,9 +20,9 @@ mod chain;
 mod context;
 mod filter;
 pub mod headers;
+mod http_client;
 mod registry;
 mod response;
-mod upstream;
 
 pub mod jwt_authn;
 pub mod router;
@@ -34,9 +34,9 @@ pub use context::{
     BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
 };
 pub use filter::{Filter, Flow, MetricKind, MetricSample, Phase};
+pub use http_client::{FetchError, FetchErrorKind, HttpClient, HttpResponse};
 pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
 pub use response::LocalResponse;
-pub use upstream::{FetchError, FetchErrorKind, HttpClient, HttpResponse};
 
 /// Request and response header types, re-exported so that filter authors and the server agree on
 /// one definition.

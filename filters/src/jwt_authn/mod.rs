@@ -81,16 +81,35 @@ use config::Mode;
 use extract::{Found, TokenSource};
 use rejection::Reason;
 use token_cache::{Cached, TokenCache};
-use verify::{Judged, Verifier};
+use verify::{Verification, Verifier};
 
-use crate::{Filter, Flow, MetricSample, RequestContext, VerifiedJwt};
+use crate::{Filter, Flow, MetricSample, RequestContext, RequestHeader, VerifiedJwt};
 
 pub use factory::JwtAuthnFactory;
 
 pub const NAME: &str = "jwt_authn";
 
-/// What happened to one request's token: the claims, or why there are none.
-type Outcome = Result<Arc<VerifiedJwt>, Reason>;
+/// What became of one request's token: its claims, or why there are none; and the provider
+/// that decided (`None` when none could be chosen), for the counters.
+struct Verdict {
+    provider: Option<usize>,
+    claims: Result<Arc<VerifiedJwt>, Reason>,
+}
+
+impl From<Verification> for Verdict {
+    fn from(verification: Verification) -> Self {
+        match verification {
+            Ok(verified) => Verdict {
+                provider: Some(verified.provider),
+                claims: Ok(Arc::new(verified.jwt)),
+            },
+            Err((provider, reason)) => Verdict {
+                provider,
+                claims: Err(reason),
+            },
+        }
+    }
+}
 
 struct JwtAuthn {
     mode: Mode,
@@ -103,36 +122,51 @@ struct JwtAuthn {
 }
 
 impl JwtAuthn {
-    /// Looks for the request's token and checks it: through the token cache, and waiting for
+    /// Finds the request's token and verifies it: through the token cache, and waiting for
     /// remote keys where they must be. `None` when there is no token at all.
-    async fn judge_waiting(&self, ctx: &RequestContext<'_>) -> Option<(Option<usize>, Outcome)> {
-        let token = match self.source.find(ctx.request()) {
+    async fn verify_token(&self, request: &RequestHeader) -> Option<Verdict> {
+        let token = match self.source.find(request) {
             Found::Nothing => return None,
-            Found::Malformed => return Some((None, Err(Reason::Malformed))),
+            Found::Malformed => {
+                return Some(Verdict {
+                    provider: None,
+                    claims: Err(Reason::Malformed),
+                })
+            }
             Found::Token(token) => token,
         };
         if let Some(cache) = &self.cache {
-            match cache.lookup(&token, &self.verifier) {
-                Cached::Valid(provider, jwt) => return Some((Some(provider), Ok(jwt))),
-                Cached::Invalid(provider, reason) => return Some((Some(provider), Err(reason))),
-                Cached::Miss => {}
-            }
+            let (provider, claims) = match cache.lookup(&token, &self.verifier) {
+                Cached::Valid(provider, jwt) => (provider, Ok(jwt)),
+                Cached::Invalid(provider, reason) => (provider, Err(reason)),
+                Cached::Miss => return Some(self.verify_and_cache(&token, cache).await),
+            };
+            return Some(Verdict {
+                provider: Some(provider),
+                claims,
+            });
         }
-        let judged = self.verifier.verify(&token).await;
-        if let (Some(cache), Ok(verified)) = (&self.cache, &judged) {
-            let jwt = Arc::new(verified.jwt.clone());
-            cache.insert(&token, verified.provider, verified.generation, jwt.clone());
-            return Some((Some(verified.provider), Ok(jwt)));
-        }
-        Some(outcome(judged))
+        Some(self.verifier.verify(&token).await.into())
     }
-}
 
-impl JwtAuthn {
+    /// Verifies a token the cache does not hold, and keeps it there if it is valid, tied to the
+    /// key set that verified it.
+    async fn verify_and_cache(&self, token: &str, cache: &TokenCache) -> Verdict {
+        let verification = self.verifier.verify(token).await;
+        let generation = verification.as_ref().ok().map(|v| v.generation);
+        let verdict = Verdict::from(verification);
+        if let (Some(provider), Ok(jwt), Some(generation)) =
+            (verdict.provider, &verdict.claims, generation)
+        {
+            cache.insert(token, provider, generation, jwt.clone());
+        }
+        verdict
+    }
+
     /// What became of the request's token and what that means in this mode, in one line.
-    fn explain(&self, outcome: Option<&Outcome>) -> String {
+    fn describe_verdict(&self, verdict: Option<&Verdict>) -> String {
         let mode = self.mode.as_str();
-        match (outcome, self.mode) {
+        match (verdict.map(|v| &v.claims), self.mode) {
             (Some(Ok(jwt)), _) => {
                 let claims = jwt.claims.to_string();
                 format!("token valid (provider {}); claims {claims}", jwt.provider)
@@ -159,13 +193,6 @@ impl JwtAuthn {
     }
 }
 
-fn outcome(judged: Judged) -> (Option<usize>, Outcome) {
-    match judged {
-        Ok(verified) => (Some(verified.provider), Ok(Arc::new(verified.jwt))),
-        Err((provider, reason)) => (provider, Err(reason)),
-    }
-}
-
 #[async_trait]
 impl Filter for JwtAuthn {
     fn name(&self) -> &'static str {
@@ -173,22 +200,21 @@ impl Filter for JwtAuthn {
     }
 
     async fn on_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
-        let judged = self.judge_waiting(ctx).await;
-        match &judged {
+        let verdict = self.verify_token(ctx.request()).await;
+        match &verdict {
             None => self.stats.record(None, Err(Reason::Missing)),
-            Some((provider, outcome)) => self
+            Some(v) => self
                 .stats
-                .record(*provider, outcome.as_ref().map(|_| ()).map_err(|r| *r)),
+                .record(v.provider, v.claims.as_ref().map(|_| ()).map_err(|r| *r)),
         }
-        let outcome = judged.map(|(_, outcome)| outcome);
-        ctx.note(|| self.explain(outcome.as_ref()));
+        ctx.note(|| self.describe_verdict(verdict.as_ref()));
         // Claims from an earlier filter never survive a failed check here.
         ctx.set_jwt(None);
         if !self.forward {
             self.source.remove(ctx.request_mut());
             ctx.note(|| "the token is removed before the request goes upstream".to_owned());
         }
-        match (outcome, self.mode) {
+        match (verdict.map(|v| v.claims), self.mode) {
             (Some(Ok(jwt)), _) => {
                 ctx.set_jwt(Some(jwt));
                 Flow::Continue

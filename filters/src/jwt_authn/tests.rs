@@ -106,9 +106,7 @@ async fn reason_of(f: &JwtAuthn, token: &str) -> Option<Reason> {
     let mut req = RequestHeader::build("GET", b"/", None).expect("request");
     req.insert_header("authorization", format!("Bearer {token}"))
         .expect("header");
-    let mut state = RequestState::default();
-    let ctx = RequestContext::new(&mut req, None, &mut state);
-    f.judge_waiting(&ctx).await.and_then(|(_, o)| o.err())
+    f.verify_token(&req).await.and_then(|v| v.claims.err())
 }
 
 #[tokio::test]

@@ -174,7 +174,7 @@ impl Verifier {
     /// index of the provider that judged it (`None` when no provider could be chosen). Before a
     /// remote provider's first fetch it waits for it (bounded), and a `kid` missing from a
     /// remote set asks for a refetch (rate-limited) before the token is refused.
-    pub(super) async fn verify(&self, token: &str) -> Judged {
+    pub(super) async fn verify(&self, token: &str) -> Verification {
         let selected = self.select(token)?;
         let provider = &self.providers[selected.provider];
         let keys = provider
@@ -224,7 +224,7 @@ impl Verifier {
     }
 
     /// Checks the selected token's signature and claims with `keys`.
-    fn check(&self, selected: &Selected<'_>, keys: &KeySet) -> Judged {
+    fn check(&self, selected: &Selected<'_>, keys: &KeySet) -> Verification {
         let index = selected.provider;
         let provider = &self.providers[index];
         let judged = |reason| (Some(index), reason);
@@ -254,7 +254,7 @@ pub(super) struct Verified {
 }
 
 /// A verified token, or why it was refused and by which provider (`None`: none was chosen).
-pub(super) type Judged = Result<Verified, (Option<usize>, Reason)>;
+pub(super) type Verification = Result<Verified, (Option<usize>, Reason)>;
 
 /// A token whose provider is chosen, before its signature is checked.
 struct Selected<'t> {

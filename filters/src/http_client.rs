@@ -1,5 +1,6 @@
-//! Fetching from a backend, for filters that need data from elsewhere (a JWKS from the
-//! identity provider).
+//! The filters' side-fetch client: a GET to a backend for data a filter needs from
+//! elsewhere (a JWKS from the identity provider). It is not the proxied request's upstream,
+//! which pingora drives.
 //!
 //! This crate opens no sockets: the server implements [`HttpClient`] over a backend's own
 //! connection settings (its address, TLS, timeouts) and hands one per backend to factories

@@ -1,5 +1,8 @@
-//! The runtime for filters' work off the request path (refreshing remote key sets), on a
-//! thread of its own so that it neither competes with nor depends on the listeners' workers.
+//! The thread that runs work off the request path (refreshing remote key sets, probing
+//! backend hosts), with a runtime of its own so that it neither competes with nor depends on
+//! the listeners' workers. What runs on it is handed to filters and backends as a
+//! [`Background`] (`switchyard_filters::Background`: the runtime's handle and the store of
+//! state that outlives one config).
 
 use std::sync::Arc;
 
