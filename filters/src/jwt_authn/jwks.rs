@@ -160,33 +160,46 @@ fn parse_key(index: usize, raw: serde_json::Value) -> Result<Option<VerifyingKey
     }))
 }
 
+/// The kinds of public key a JWKS may hold, by what they can verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyType {
+    Rsa,
+    P256,
+    P384,
+    Ed25519,
+}
+
+/// Every algorithm a key may be pinned to: its JWK name, and the kind of key it needs. The
+/// first of each kind is the one a key of that kind verifies when its JWK names none.
+const SIGNING_ALGORITHMS: [(KeyAlgorithm, Algorithm, KeyType); 9] = [
+    (KeyAlgorithm::RS256, Algorithm::RS256, KeyType::Rsa),
+    (KeyAlgorithm::RS384, Algorithm::RS384, KeyType::Rsa),
+    (KeyAlgorithm::RS512, Algorithm::RS512, KeyType::Rsa),
+    (KeyAlgorithm::PS256, Algorithm::PS256, KeyType::Rsa),
+    (KeyAlgorithm::PS384, Algorithm::PS384, KeyType::Rsa),
+    (KeyAlgorithm::PS512, Algorithm::PS512, KeyType::Rsa),
+    (KeyAlgorithm::ES256, Algorithm::ES256, KeyType::P256),
+    (KeyAlgorithm::ES384, Algorithm::ES384, KeyType::P384),
+    (KeyAlgorithm::EdDSA, Algorithm::EdDSA, KeyType::Ed25519),
+];
+
+/// Every algorithm a key may be pinned to, so a provider can prepare a validation for each.
+pub(super) fn signing_algorithms() -> impl Iterator<Item = Algorithm> {
+    SIGNING_ALGORITHMS.iter().map(|&(_, alg, _)| alg)
+}
+
 /// The one algorithm a key verifies: its `alg` when given (checked against its type), else
-/// the type's usual one.
+/// its type's usual one.
 fn pinned_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
-    let declared = jwk
-        .common
-        .key_algorithm
-        .map(signing_algorithm)
-        .transpose()?;
-    let (inferred, allowed): (Algorithm, &[Algorithm]) = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => (
-            Algorithm::RS256,
-            &[
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-            ],
-        ),
+    let key_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => KeyType::Rsa,
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
-            EllipticCurve::P256 => (Algorithm::ES256, &[Algorithm::ES256]),
-            EllipticCurve::P384 => (Algorithm::ES384, &[Algorithm::ES384]),
+            EllipticCurve::P256 => KeyType::P256,
+            EllipticCurve::P384 => KeyType::P384,
             ref other => return Err(format!("curve {other:?} is not supported")),
         },
         AlgorithmParameters::OctetKeyPair(p) => match p.curve {
-            EllipticCurve::Ed25519 => (Algorithm::EdDSA, &[Algorithm::EdDSA]),
+            EllipticCurve::Ed25519 => KeyType::Ed25519,
             ref other => return Err(format!("curve {other:?} is not supported")),
         },
         AlgorithmParameters::OctetKey(_) => {
@@ -194,27 +207,27 @@ fn pinned_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
         }
         _ => return Err("unsupported key type".to_owned()),
     };
-    match declared {
-        None => Ok(inferred),
-        Some(alg) if allowed.contains(&alg) => Ok(alg),
-        Some(alg) => Err(format!("alg {alg:?} does not fit the key's type")),
-    }
-}
-
-fn signing_algorithm(alg: KeyAlgorithm) -> Result<Algorithm, String> {
-    Ok(match alg {
-        KeyAlgorithm::RS256 => Algorithm::RS256,
-        KeyAlgorithm::RS384 => Algorithm::RS384,
-        KeyAlgorithm::RS512 => Algorithm::RS512,
-        KeyAlgorithm::PS256 => Algorithm::PS256,
-        KeyAlgorithm::PS384 => Algorithm::PS384,
-        KeyAlgorithm::PS512 => Algorithm::PS512,
-        KeyAlgorithm::ES256 => Algorithm::ES256,
-        KeyAlgorithm::ES384 => Algorithm::ES384,
-        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
-        KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512 => {
-            return Err("HMAC algorithms are not accepted in a JWKS".to_owned())
+    let fits = |&&(_, _, kind): &&(KeyAlgorithm, Algorithm, KeyType)| kind == key_type;
+    let Some(declared) = jwk.common.key_algorithm else {
+        return SIGNING_ALGORITHMS
+            .iter()
+            .find(fits)
+            .map(|&(_, alg, _)| alg)
+            .ok_or_else(|| "unsupported key type".to_owned());
+    };
+    match SIGNING_ALGORITHMS
+        .iter()
+        .find(|(name, _, _)| *name == declared)
+    {
+        Some(entry) if fits(&entry) => Ok(entry.1),
+        Some((_, alg, _)) => Err(format!("alg {alg:?} does not fit the key's type")),
+        None if matches!(
+            declared,
+            KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512
+        ) =>
+        {
+            Err("HMAC algorithms are not accepted in a JWKS".to_owned())
         }
-        other => return Err(format!("alg {other:?} is not a signing algorithm")),
-    })
+        None => Err(format!("alg {declared:?} is not a signing algorithm")),
+    }
 }

@@ -8,7 +8,7 @@ use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 
-use super::jwks::{KeySet, VerifyingKey};
+use super::jwks::{signing_algorithms, KeySet, VerifyingKey};
 use super::key_cache::KeySource;
 use super::rejection::Reason;
 use crate::VerifiedJwt;
@@ -34,19 +34,6 @@ pub(super) struct Provider {
     validations: Vec<(Algorithm, Validation)>,
 }
 
-/// Every algorithm a key can be pinned to (see `jwks.rs`).
-const ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
-
 impl Provider {
     pub(super) fn new(
         name: &str,
@@ -55,9 +42,8 @@ impl Provider {
         keys: KeySource,
         rules: ClaimRules,
     ) -> Self {
-        let validations = ALGORITHMS
-            .iter()
-            .map(|&alg| (alg, validation_for(alg, issuer, audiences, rules)))
+        let validations = signing_algorithms()
+            .map(|alg| (alg, validation_for(alg, issuer, audiences, rules)))
             .collect();
         Provider {
             name: Arc::from(name),
