@@ -60,7 +60,7 @@ fn valid_config_passes() {
 fn route_to_missing_backend() {
     assert_rejected(
         &VALID.replace("backend: b\n", "backend: nope\n"),
-        "FILE:16:9: listeners[0].routes[0].backend: route `r1` names backend `nope`, which is not defined (backends: a, b)",
+        "FILE:16:9: listeners[0].routes[0].backend: unknown backend `nope` (backends: a, b)",
     );
 }
 

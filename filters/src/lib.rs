@@ -27,6 +27,7 @@ mod response;
 pub mod jwt_authn;
 pub mod router;
 pub mod transformation;
+pub mod validate;
 
 pub use background::Background;
 pub use chain::{ChainObserver, FilterChain};

@@ -103,8 +103,9 @@ impl<'a> BuildContext<'a> {
         self.base_dir.join(path)
     }
 
-    /// Resolves a backend name to its place in the server's table.
-    pub fn backend(&self, name: &str) -> Option<BackendRef> {
+    /// Resolves a backend name to its place in the server's table; for a name that is not
+    /// there, the message that says so and lists the backends there are.
+    pub fn backend(&self, name: &str) -> Result<BackendRef, String> {
         self.backends
             .iter()
             .position(|b| &**b == name)
@@ -112,11 +113,7 @@ impl<'a> BuildContext<'a> {
                 index,
                 name: self.backends[index].clone(),
             })
-    }
-
-    /// The configured backend names, for error messages.
-    pub fn backend_names(&self) -> impl Iterator<Item = &str> {
-        self.backends.iter().map(|b| &**b)
+            .ok_or_else(|| crate::validate::unknown("backend", name, self.backends))
     }
 }
 
@@ -150,10 +147,10 @@ impl Registry {
         }
     }
 
-    /// The registry of every built-in filter.
+    /// The registry of every built-in filter placed in a phase. (The router is not among
+    /// them: the server builds it from a listener's `routes`.)
     pub fn with_builtins() -> Self {
         let mut registry = Self::empty();
-        registry.register(crate::router::RouterFactory);
         registry.register(crate::jwt_authn::JwtAuthnFactory);
         registry.register(crate::transformation::TransformationFactory);
         registry

@@ -33,7 +33,7 @@ use health::{HostState, Probe, ProbeTarget, SharedHealth};
 /// A backend's hosts are tracked in a 64-bit set per request.
 pub const MAX_HOSTS: usize = 64;
 /// Envoy's bound on a host weight.
-const MAX_WEIGHT: u32 = 128;
+pub const MAX_WEIGHT: u32 = 128;
 /// Enough steps of the selector to visit every host of a backend.
 const MAX_SELECT_STEPS: usize = 4 * MAX_HOSTS;
 
@@ -101,35 +101,22 @@ pub struct HostHealth<'a> {
 }
 
 impl Backend {
-    /// Resolves and validates the backend at `at` (`backends[i]`). With `background` (a
-    /// running server), active health checks start, or carry on from the previous config.
+    /// Resolves the hosts of the validated backend at `at` (`backends[i]`) and builds their
+    /// peers. With `background` (a running server), active health checks start, or carry on
+    /// from the previous config.
     pub fn build(
         config: &BackendConfig,
         at: &str,
         loaded: &LoadedConfig,
         background: Option<&Background>,
     ) -> Result<Backend, ConfigError> {
-        for (field, value) in [
-            ("connect_timeout", config.connect_timeout),
-            ("read_timeout", config.read_timeout),
-            ("write_timeout", config.write_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(loaded.error_at(
-                    format!("{at}.{field}"),
-                    "must be greater than zero (a zero timeout would fail every request)",
-                ));
-            }
-        }
-        if let Some(check) = &config.health_check {
-            check_health_config(check, at, loaded)?;
-        }
-        let specs = host_specs(config, at, loaded)?;
+        let specs = config.endpoint.host_list();
         let name: Arc<str> = Arc::from(config.name.as_str());
 
         let tls = config.tls.is_some();
         let mut resolved: Vec<Resolved> = Vec::with_capacity(specs.len());
         for (spec, field) in specs {
+            let field = format!("{at}.{field}");
             let address = resolve(&spec, &field, loaded)?;
             if let Some(other) = resolved.iter().find(|r| r.address == address) {
                 return Err(loaded.error_at(
@@ -266,97 +253,6 @@ impl Backend {
                 .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
-}
-
-/// `static: {host, port}` or `static: {hosts: [...]}`, each with where it sits in the file.
-fn host_specs(
-    config: &BackendConfig,
-    at: &str,
-    loaded: &LoadedConfig,
-) -> Result<Vec<(HostConfig, String)>, ConfigError> {
-    let endpoint = &config.endpoint;
-    let specs = match (&endpoint.host, endpoint.port, endpoint.hosts.is_empty()) {
-        (Some(host), Some(port), true) => vec![(
-            HostConfig {
-                host: host.clone(),
-                port,
-                weight: 1,
-            },
-            format!("{at}.static.host"),
-        )],
-        (None, None, false) => endpoint
-            .hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.clone(), format!("{at}.static.hosts[{i}]")))
-            .collect(),
-        (None, None, true) => {
-            return Err(loaded.error_at(
-                format!("{at}.static"),
-                "needs `host` and `port`, or a list of `hosts`",
-            ))
-        }
-        (Some(_), None, true) | (None, Some(_), true) => {
-            return Err(loaded.error_at(format!("{at}.static"), "`host` and `port` go together"))
-        }
-        _ => {
-            return Err(loaded.error_at(
-                format!("{at}.static.hosts"),
-                "give either `host` and `port` or `hosts`, not both",
-            ))
-        }
-    };
-    if specs.len() > MAX_HOSTS {
-        return Err(loaded.error_at(
-            format!("{at}.static.hosts"),
-            format!("at most {MAX_HOSTS} hosts per backend"),
-        ));
-    }
-    for (spec, field) in &specs {
-        if !(1..=MAX_WEIGHT).contains(&spec.weight) {
-            return Err(loaded.error_at(
-                format!("{field}.weight"),
-                format!("must be between 1 and {MAX_WEIGHT}"),
-            ));
-        }
-        if spec.host.is_empty() {
-            return Err(loaded.error_at(field.as_str(), "the host cannot be empty"));
-        }
-    }
-    Ok(specs)
-}
-
-fn check_health_config(
-    check: &crate::config::HealthCheckConfig,
-    at: &str,
-    loaded: &LoadedConfig,
-) -> Result<(), ConfigError> {
-    let field = |name: &str| format!("{at}.health_check.{name}");
-    if !check.path.starts_with('/')
-        || http::uri::PathAndQuery::try_from(check.path.as_str()).is_err()
-    {
-        return Err(loaded.error_at(field("path"), "must be a path starting with `/`"));
-    }
-    if check.interval < std::time::Duration::from_millis(100) {
-        return Err(loaded.error_at(field("interval"), "must be at least 100ms"));
-    }
-    if check.timeout.is_zero() {
-        return Err(loaded.error_at(field("timeout"), "must be greater than zero"));
-    }
-    for (name, value) in [
-        ("healthy_threshold", check.healthy_threshold),
-        ("unhealthy_threshold", check.unhealthy_threshold),
-    ] {
-        if value == 0 {
-            return Err(loaded.error_at(field(name), "must be at least 1"));
-        }
-    }
-    if let Some(host) = &check.host {
-        if http::HeaderValue::from_str(host).is_err() || host.is_empty() {
-            return Err(loaded.error_at(field("host"), "not a valid Host header value"));
-        }
-    }
-    Ok(())
 }
 
 fn resolve(

@@ -17,22 +17,10 @@ pub(super) fn tls_peer(
     at: &str,
     loaded: &LoadedConfig,
 ) -> Result<HttpPeer, ConfigError> {
-    // With rustls an empty SNI turns certificate verification off, so there is always one.
-    let sni = match (&tls.sni, host.parse::<std::net::IpAddr>()) {
-        (Some(sni), _) if !sni.is_empty() => sni.clone(),
-        (Some(_), _) => {
-            return Err(loaded.error_at(format!("{at}.tls.sni"), "the SNI name cannot be empty"))
-        }
-        (None, Err(_)) => host.to_owned(),
-        (None, Ok(_)) => {
-            return Err(loaded.error_at(
-                format!("{at}.tls"),
-                "`sni` is required when static.host is an IP address: it is the name the \
-                 backend's certificate is checked against",
-            ))
-        }
-    };
-    let base = loaded.path.parent().unwrap_or(std::path::Path::new("."));
+    // With rustls an empty SNI turns certificate verification off; validation has made sure
+    // there is a name (`sni`, or the host's own when it is not an address).
+    let sni = tls.sni.clone().unwrap_or_else(|| host.to_owned());
+    let base = loaded.origin.base_dir();
     let mut peer = HttpPeer::new(address, true, sni);
     peer.options.verify_cert = true;
     peer.options.verify_hostname = true;
@@ -58,42 +46,34 @@ pub(super) fn tls_peer(
         peer.options.ca = Some(cas.into());
     }
 
-    match (&tls.client_cert, &tls.client_key) {
-        (None, None) => {}
-        (Some(cert), Some(key)) => {
-            let cert_path = base.join(cert);
-            let key_path = base.join(key);
-            let chain: Vec<Vec<u8>> = CertificateDer::pem_file_iter(&cert_path)
-                .and_then(|certs| certs.map(|c| c.map(|c| c.as_ref().to_vec())).collect())
-                .map_err(|e| {
-                    loaded.error_at(
-                        format!("{at}.tls.client_cert"),
-                        format!("cannot read {}: {e}", cert_path.display()),
-                    )
-                })?;
-            if chain.is_empty() {
-                return Err(loaded.error_at(
-                    format!("{at}.tls.client_cert"),
-                    format!("{} holds no certificate", cert_path.display()),
-                ));
-            }
-            let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+    // Validation has made sure `client_cert` and `client_key` come together.
+    if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+        let cert_path = base.join(cert);
+        let key_path = base.join(key);
+        let chain: Vec<Vec<u8>> = CertificateDer::pem_file_iter(&cert_path)
+            .and_then(|certs| certs.map(|c| c.map(|c| c.as_ref().to_vec())).collect())
+            .map_err(|e| {
                 loaded.error_at(
-                    format!("{at}.tls.client_key"),
-                    format!("cannot read a private key from {}: {e}", key_path.display()),
+                    format!("{at}.tls.client_cert"),
+                    format!("cannot read {}: {e}", cert_path.display()),
                 )
             })?;
-            peer.client_cert_key = Some(std::sync::Arc::new(CertKey::new(
-                chain,
-                key.secret_der().to_vec(),
-            )));
-        }
-        _ => {
+        if chain.is_empty() {
             return Err(loaded.error_at(
-                format!("{at}.tls"),
-                "`client_cert` and `client_key` go together",
-            ))
+                format!("{at}.tls.client_cert"),
+                format!("{} holds no certificate", cert_path.display()),
+            ));
         }
+        let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+            loaded.error_at(
+                format!("{at}.tls.client_key"),
+                format!("cannot read a private key from {}: {e}", key_path.display()),
+            )
+        })?;
+        peer.client_cert_key = Some(std::sync::Arc::new(CertKey::new(
+            chain,
+            key.secret_der().to_vec(),
+        )));
     }
     Ok(peer)
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use switchyard_filters::router::RouteConfig;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -271,6 +272,30 @@ pub struct StaticEndpoint {
     pub hosts: Vec<HostConfig>,
 }
 
+impl StaticEndpoint {
+    /// The hosts, each with its field path below the backend: the one `static.host` and
+    /// `static.port`, or each of `static.hosts`. Whether the endpoint is well formed (one form
+    /// or the other, not both) is for validation to say.
+    pub fn host_list(&self) -> Vec<(HostConfig, String)> {
+        match (&self.host, self.port) {
+            (Some(host), Some(port)) if self.hosts.is_empty() => vec![(
+                HostConfig {
+                    host: host.clone(),
+                    port,
+                    weight: default_weight(),
+                },
+                "static.host".to_owned(),
+            )],
+            _ => self
+                .hosts
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (h.clone(), format!("static.hosts[{i}]")))
+                .collect(),
+        }
+    }
+}
+
 /// One host of a backend.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -296,8 +321,9 @@ pub struct ListenerConfig {
     /// What one client may ask of this listener.
     #[serde(default)]
     pub limits: ListenerLimits,
-    /// The router's config: an ordered list of routes (see `switchyard_filters::router`).
-    pub routes: serde_yaml::Value,
+    /// The router's config: an ordered list of routes, first match wins (see
+    /// `switchyard_filters::router`).
+    pub routes: Vec<RouteConfig>,
 }
 
 /// Bounds on what a client may send or hold, each with the answer it gets past them. The

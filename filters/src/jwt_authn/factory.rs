@@ -9,6 +9,7 @@ use super::key_cache::{KeySource, RefreshPolicy, RemoteKeys};
 use super::token_cache::TokenCache;
 use super::verify::{ClaimRules, Provider, Verifier};
 use super::{jwks, stats, JwtAuthn, NAME};
+use crate::validate::{first_repeat, unique_names};
 use crate::{BuildContext, Filter, FilterConfigError, FilterFactory, Phase};
 
 impl JwtAuthn {
@@ -41,27 +42,26 @@ impl JwtAuthn {
             clock_skew: config.clock_skew,
             require_exp: config.require_exp,
         };
+        // The name labels metrics; the issuer picks the provider for a token.
+        unique_names("provider", config.providers.iter().map(|p| p.name.as_str())).map_err(
+            |e| FilterConfigError::new(format!("providers[{}].name", e.index), e.message),
+        )?;
+        if let Some(i) = config.providers.iter().position(|p| p.issuer.is_empty()) {
+            return Err(FilterConfigError::new(
+                format!("providers[{i}].issuer"),
+                "the issuer cannot be empty",
+            ));
+        }
+        if let Some((i, issuer)) = first_repeat(config.providers.iter().map(|p| p.issuer.as_str()))
+        {
+            return Err(FilterConfigError::new(
+                format!("providers[{i}].issuer"),
+                format!("duplicate provider issuer `{issuer}`"),
+            ));
+        }
         let mut providers = Vec::with_capacity(config.providers.len());
         for (i, p) in config.providers.iter().enumerate() {
             let at = format!("providers[{i}]");
-            if p.issuer.is_empty() {
-                return Err(FilterConfigError::new(
-                    format!("{at}.issuer"),
-                    "the issuer cannot be empty",
-                ));
-            }
-            if let Some(j) = config.providers[..i]
-                .iter()
-                .position(|q| q.name == p.name || q.issuer == p.issuer)
-            {
-                return Err(FilterConfigError::new(
-                    format!("{at}.name"),
-                    format!(
-                        "provider `{}` repeats the name or issuer of providers[{j}]",
-                        p.name
-                    ),
-                ));
-            }
             let keys = key_source(&p.jwks, &format!("{at}.jwks"), ctx)?;
             providers.push(Provider::new(&p.name, &p.issuer, &p.audiences, keys, rules));
         }
@@ -114,21 +114,9 @@ fn remote_source(
     at: &str,
     ctx: &BuildContext<'_>,
 ) -> Result<KeySource, FilterConfigError> {
-    let backend = ctx.backend(&remote.backend).ok_or_else(|| {
-        let known: Vec<&str> = ctx.backend_names().collect();
-        FilterConfigError::new(
-            format!("{at}.backend"),
-            format!(
-                "unknown backend `{}` (backends: {})",
-                remote.backend,
-                if known.is_empty() {
-                    "none".to_owned()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        )
-    })?;
+    let backend = ctx
+        .backend(&remote.backend)
+        .map_err(|message| FilterConfigError::new(format!("{at}.backend"), message))?;
     if !remote.path.starts_with('/')
         || http::uri::PathAndQuery::from_maybe_shared(remote.path.clone()).is_err()
     {

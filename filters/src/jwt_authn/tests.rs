@@ -485,6 +485,18 @@ fn config_errors_point_at_the_field() {
     let e = build("providers: []");
     assert_eq!(e.path, "providers");
 
+    let inline = jwks_with(&["rs256"]);
+    let e = build(&format!(
+        "providers:\n  - {{ name: a, issuer: i, jwks: {{ inline: '{inline}' }} }}\n  - {{ name: a, issuer: j, jwks: {{ inline: '{inline}' }} }}"
+    ));
+    assert_eq!(e.path, "providers[1].name");
+    assert_eq!(e.message, "duplicate provider name `a`");
+    let e = build(&format!(
+        "providers:\n  - {{ name: a, issuer: i, jwks: {{ inline: '{inline}' }} }}\n  - {{ name: b, issuer: i, jwks: {{ inline: '{inline}' }} }}"
+    ));
+    assert_eq!(e.path, "providers[1].issuer");
+    assert_eq!(e.message, "duplicate provider issuer `i`");
+
     let e = build(&format!(
         "realm: 'a\"b'\nproviders: [{{ name: a, issuer: i, jwks: {{ inline: '{}' }} }}]",
         jwks_with(&["rs256"])

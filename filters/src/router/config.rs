@@ -19,11 +19,11 @@
 //!     backend: app-latest
 //! ```
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RouteConfig {
+pub struct RouteConfig {
     /// Unique within the listener; used in metrics, logs and error bodies.
     pub name: String,
     /// Alternatives: the route matches when any entry matches. Empty or absent: every request.
@@ -38,9 +38,9 @@ pub(super) struct RouteConfig {
 }
 
 /// One alternative of a route: every test it names must pass.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct MatchConfig {
+pub struct MatchConfig {
     #[serde(default)]
     pub path: Option<PathMatchConfig>,
     #[serde(default)]
@@ -51,8 +51,8 @@ pub(super) struct MatchConfig {
     pub query_params: Vec<QueryParamMatchConfig>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub(super) enum PathMatchType {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum PathMatchType {
     /// The whole path equals the value.
     Exact,
     /// The path starts with the value on a segment boundary: `/api` matches `/api` and
@@ -63,16 +63,16 @@ pub(super) enum PathMatchType {
     RegularExpression,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct PathMatchConfig {
+pub struct PathMatchConfig {
     #[serde(rename = "type", default)]
     pub kind: PathMatchType,
     pub value: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub(super) enum ValueMatchType {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum ValueMatchType {
     /// The value equals the configured one, byte for byte (case-sensitive).
     #[default]
     Exact,
@@ -82,9 +82,9 @@ pub(super) enum ValueMatchType {
 
 /// A header test. The name is case-insensitive; when a request carries the header several times,
 /// the values are joined with `,` before the test, as HTTP folds them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct HeaderMatchConfig {
+pub struct HeaderMatchConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: ValueMatchType,
@@ -93,9 +93,9 @@ pub(super) struct HeaderMatchConfig {
 
 /// A query parameter test. The name is case-sensitive and both name and value are compared
 /// after URL decoding; when a parameter repeats, only its first occurrence is considered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct QueryParamMatchConfig {
+pub struct QueryParamMatchConfig {
     pub name: String,
     #[serde(rename = "type", default)]
     pub kind: ValueMatchType,

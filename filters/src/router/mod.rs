@@ -2,7 +2,8 @@
 //!
 //! The router is the boundary of a listener's chain: every `pre_routing` filter runs before it
 //! (so headers they set, such as `x-tenant-version`, can be matched), every `post_routing`
-//! filter after it. It is built from the listener's `routes` list rather than placed in a phase.
+//! filter after it. The server builds it from the listener's `routes` list with [`build`]
+//! rather than placing it in a phase, so it is not in the filter registry.
 //!
 //! # Semantics
 //! - Routes are tried **in list order; the first that matches wins** (as Envoy's route table).
@@ -27,18 +28,20 @@ mod matcher;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::StatusCode;
 
-use config::RouteConfig;
+pub use config::{
+    HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType, QueryParamMatchConfig,
+    RouteConfig, ValueMatchType,
+};
 use matcher::Conditions;
 
 use crate::{
-    BuildContext, Filter, FilterConfigError, FilterFactory, Flow, LocalResponse, Phase,
-    RequestContext, RequestHeader, RouteTarget,
+    BuildContext, Filter, FilterConfigError, Flow, LocalResponse, RequestContext, RequestHeader,
+    RouteTarget,
 };
 
 /// The registry name of the router.
@@ -81,44 +84,23 @@ struct Router {
     routes: Vec<Route>,
 }
 
+/// Compiles a listener's `routes` into its router. Route names and the backends they name are
+/// checked with the rest of the config before this runs; errors here carry the path inside
+/// the list (`[2].matches[0].path`).
+pub fn build(
+    routes: &[RouteConfig],
+    ctx: &BuildContext<'_>,
+) -> Result<Arc<dyn Filter>, FilterConfigError> {
+    Ok(Arc::new(Router::build(routes, ctx)?))
+}
+
 impl Router {
-    /// Compiles `routes` (the listener's list); errors carry the path inside that list.
-    fn build(
-        routes: &serde_yaml::Value,
-        ctx: &BuildContext<'_>,
-    ) -> Result<Self, FilterConfigError> {
-        let configs: Vec<RouteConfig> = FilterConfigError::parse(routes)?;
-        let mut seen = HashSet::new();
-        let mut compiled = Vec::with_capacity(configs.len());
-        for (i, route) in configs.iter().enumerate() {
-            if route.name.is_empty() {
-                return Err(FilterConfigError::new(
-                    format!("[{i}].name"),
-                    "a route needs a non-empty name",
-                ));
-            }
-            if !seen.insert(route.name.as_str()) {
-                return Err(FilterConfigError::new(
-                    format!("[{i}].name"),
-                    format!("duplicate route name `{}`", route.name),
-                ));
-            }
-            let backend = ctx.backend(&route.backend).ok_or_else(|| {
-                let known: Vec<_> = ctx.backend_names().collect();
-                FilterConfigError::new(
-                    format!("[{i}].backend"),
-                    format!(
-                        "route `{}` names backend `{}`, which is not defined (backends: {})",
-                        route.name,
-                        route.backend,
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
-                )
-            })?;
+    fn build(routes: &[RouteConfig], ctx: &BuildContext<'_>) -> Result<Self, FilterConfigError> {
+        let mut compiled = Vec::with_capacity(routes.len());
+        for (i, route) in routes.iter().enumerate() {
+            let backend = ctx
+                .backend(&route.backend)
+                .map_err(|message| FilterConfigError::new(format!("[{i}].backend"), message))?;
             let alternatives = route
                 .matches
                 .iter()
@@ -181,27 +163,5 @@ impl Filter for Router {
 
     fn describe(&self) -> Vec<String> {
         self.routes.iter().map(Route::to_string).collect()
-    }
-}
-
-/// Builds a [`Router`] from a listener's `routes`.
-pub struct RouterFactory;
-
-impl FilterFactory for RouterFactory {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    /// None: the server places the router itself, between `pre_routing` and `post_routing`.
-    fn phases(&self) -> &'static [Phase] {
-        &[]
-    }
-
-    fn build(
-        &self,
-        config: &serde_yaml::Value,
-        ctx: &BuildContext<'_>,
-    ) -> Result<Arc<dyn Filter>, FilterConfigError> {
-        Ok(Arc::new(Router::build(config, ctx)?))
     }
 }

@@ -1,0 +1,338 @@
+//! Every check a config must pass across its fields, in one place: ranges, names, references
+//! between sections, and the shape of what serde alone cannot say. A config that passes can
+//! be built; what is left to building is what needs the world outside the model (resolving
+//! host names, reading certificate files) and each filter's own config, which its factory
+//! checks.
+//!
+//! Each check reports the field it is about, so the error points at its file, line and
+//! column whichever front-end wrote the model.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use http::HeaderName;
+use switchyard_filters::validate::{unique_names, unknown};
+use switchyard_filters::{router, Phase, Registry};
+
+use super::{
+    BackendConfig, ConfigError, FilterEntry, HealthCheckConfig, ListenerConfig, ListenerLimits,
+    LoadedConfig,
+};
+use crate::backend::{MAX_HOSTS, MAX_WEIGHT};
+
+/// The most worker threads a listener may ask for; more is a typo, not a tuning.
+pub const MAX_THREADS: usize = 1024;
+
+/// Headers that carry credentials: never written to the access log.
+pub const SECRET_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
+/// Checks `loaded` whole; `registry` says which filters exist and where they may run.
+pub fn validate(loaded: &LoadedConfig, registry: &Registry) -> Result<(), ConfigError> {
+    let config = &loaded.config;
+    if !(1..=MAX_THREADS).contains(&config.server.threads) {
+        return Err(loaded.error_at(
+            "server.threads",
+            format!("must be between 1 and {MAX_THREADS}"),
+        ));
+    }
+    names(
+        loaded,
+        "backend",
+        "backends",
+        config.backends.iter().map(|b| b.name.as_str()),
+    )?;
+    for (i, backend) in config.backends.iter().enumerate() {
+        check_backend(backend, &format!("backends[{i}]"), loaded)?;
+    }
+    if config.listeners.is_empty() {
+        return Err(loaded.error_at("listeners", "at least one listener is needed"));
+    }
+    names(
+        loaded,
+        "listener",
+        "listeners",
+        config.listeners.iter().map(|l| l.name.as_str()),
+    )?;
+    let mut addresses = HashSet::new();
+    for (i, listener) in config.listeners.iter().enumerate() {
+        let at = format!("listeners[{i}]");
+        if !addresses.insert(listener.address) {
+            return Err(loaded.error_at(
+                format!("{at}.address"),
+                format!("address {} is used by another listener", listener.address),
+            ));
+        }
+        if listener.address == config.admin.address {
+            return Err(loaded.error_at(
+                format!("{at}.address"),
+                format!("address {} is the admin address", listener.address),
+            ));
+        }
+        check_listener(listener, &at, loaded, registry)?;
+    }
+    for (i, header) in config.access_log.headers.iter().enumerate() {
+        let at = format!("access_log.headers[{i}]");
+        let name = HeaderName::from_bytes(header.as_bytes())
+            .map_err(|_| loaded.error_at(&at, format!("`{header}` is not a valid header name")))?;
+        if SECRET_HEADERS.contains(&name.as_str()) {
+            return Err(loaded.error_at(
+                &at,
+                format!("`{header}` carries credentials and is never logged"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each of `names` (of the entries of the list at `list`) is given and used once.
+fn names<'a>(
+    loaded: &LoadedConfig,
+    what: &str,
+    list: &str,
+    names: impl IntoIterator<Item = &'a str>,
+) -> Result<(), ConfigError> {
+    unique_names(what, names)
+        .map_err(|e| loaded.error_at(format!("{list}[{}].name", e.index), e.message))
+}
+
+fn check_backend(
+    backend: &BackendConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    for (field, value) in [
+        ("connect_timeout", backend.connect_timeout),
+        ("read_timeout", backend.read_timeout),
+        ("write_timeout", backend.write_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(loaded.error_at(
+                format!("{at}.{field}"),
+                "must be greater than zero (a zero timeout would fail every request)",
+            ));
+        }
+    }
+    if let Some(check) = &backend.health_check {
+        check_health_check(check, &format!("{at}.health_check"), loaded)?;
+    }
+    check_endpoint(backend, at, loaded)?;
+    if let Some(tls) = &backend.tls {
+        match &tls.sni {
+            Some(sni) if sni.is_empty() => {
+                return Err(loaded.error_at(format!("{at}.tls.sni"), "the SNI name cannot be empty"))
+            }
+            Some(_) => {}
+            // With rustls an empty SNI turns certificate verification off, so a host given by
+            // address needs a name to check the certificate against.
+            None => {
+                let by_address = backend
+                    .endpoint
+                    .host_list()
+                    .iter()
+                    .any(|(h, _)| h.host.parse::<IpAddr>().is_ok());
+                if by_address {
+                    return Err(loaded.error_at(
+                        format!("{at}.tls"),
+                        "`sni` is required when static.host is an IP address: it is the name the \
+                         backend's certificate is checked against",
+                    ));
+                }
+            }
+        }
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            return Err(loaded.error_at(
+                format!("{at}.tls"),
+                "`client_cert` and `client_key` go together",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `static: {host, port}` or `static: {hosts: [...]}`, within bounds.
+fn check_endpoint(
+    backend: &BackendConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    let endpoint = &backend.endpoint;
+    match (&endpoint.host, endpoint.port, endpoint.hosts.is_empty()) {
+        (Some(_), Some(_), true) | (None, None, false) => {}
+        (None, None, true) => {
+            return Err(loaded.error_at(
+                format!("{at}.static"),
+                "needs `host` and `port`, or a list of `hosts`",
+            ))
+        }
+        (Some(_), None, true) | (None, Some(_), true) => {
+            return Err(loaded.error_at(format!("{at}.static"), "`host` and `port` go together"))
+        }
+        _ => {
+            return Err(loaded.error_at(
+                format!("{at}.static.hosts"),
+                "give either `host` and `port` or `hosts`, not both",
+            ))
+        }
+    }
+    let hosts = endpoint.host_list();
+    if hosts.len() > MAX_HOSTS {
+        return Err(loaded.error_at(
+            format!("{at}.static.hosts"),
+            format!("at most {MAX_HOSTS} hosts per backend"),
+        ));
+    }
+    for (host, field) in &hosts {
+        let field = format!("{at}.{field}");
+        if !(1..=MAX_WEIGHT).contains(&host.weight) {
+            return Err(loaded.error_at(
+                format!("{field}.weight"),
+                format!("must be between 1 and {MAX_WEIGHT}"),
+            ));
+        }
+        if host.host.is_empty() {
+            return Err(loaded.error_at(field, "the host cannot be empty"));
+        }
+    }
+    Ok(())
+}
+
+fn check_health_check(
+    check: &HealthCheckConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    let field = |name: &str| format!("{at}.{name}");
+    if !check.path.starts_with('/')
+        || http::uri::PathAndQuery::try_from(check.path.as_str()).is_err()
+    {
+        return Err(loaded.error_at(field("path"), "must be a path starting with `/`"));
+    }
+    if check.interval < std::time::Duration::from_millis(100) {
+        return Err(loaded.error_at(field("interval"), "must be at least 100ms"));
+    }
+    if check.timeout.is_zero() {
+        return Err(loaded.error_at(field("timeout"), "must be greater than zero"));
+    }
+    for (name, value) in [
+        ("healthy_threshold", check.healthy_threshold),
+        ("unhealthy_threshold", check.unhealthy_threshold),
+    ] {
+        if value == 0 {
+            return Err(loaded.error_at(field(name), "must be at least 1"));
+        }
+    }
+    if let Some(host) = &check.host {
+        if http::HeaderValue::from_str(host).is_err() || host.is_empty() {
+            return Err(loaded.error_at(field("host"), "not a valid Host header value"));
+        }
+    }
+    Ok(())
+}
+
+fn check_listener(
+    listener: &ListenerConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+    registry: &Registry,
+) -> Result<(), ConfigError> {
+    check_limits(&listener.limits, &format!("{at}.limits"), loaded)?;
+    let phases = &listener.filters;
+    for (phase, entries) in [
+        (Phase::PreRouting, &phases.pre_routing),
+        (Phase::PostRouting, &phases.post_routing),
+        (Phase::Response, &phases.response),
+    ] {
+        for (j, entry) in entries.iter().enumerate() {
+            check_placement(
+                entry,
+                phase,
+                &format!("{at}.filters.{phase}[{j}]"),
+                loaded,
+                registry,
+            )?;
+        }
+    }
+    let routes = &listener.routes;
+    names(
+        loaded,
+        "route",
+        &format!("{at}.routes"),
+        routes.iter().map(|r| r.name.as_str()),
+    )?;
+    let backends: Vec<&str> = loaded
+        .config
+        .backends
+        .iter()
+        .map(|b| b.name.as_str())
+        .collect();
+    for (i, route) in routes.iter().enumerate() {
+        if !backends.contains(&route.backend.as_str()) {
+            return Err(loaded.error_at(
+                format!("{at}.routes[{i}].backend"),
+                unknown("backend", &route.backend, &backends),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The filter `entry` names exists and may run in `phase`.
+fn check_placement(
+    entry: &FilterEntry,
+    phase: Phase,
+    at: &str,
+    loaded: &LoadedConfig,
+    registry: &Registry,
+) -> Result<(), ConfigError> {
+    let field = format!("{at}.name");
+    if entry.name == router::NAME {
+        return Err(loaded.error_at(
+            field,
+            "`router` is not placed in a phase: it is built from the listener's `routes`",
+        ));
+    }
+    let Some(factory) = registry.get(&entry.name) else {
+        return Err(loaded.error_at(field, unknown("filter", &entry.name, registry.names())));
+    };
+    if !factory.phases().contains(&phase) {
+        let allowed: Vec<_> = factory.phases().iter().map(|p| p.as_str()).collect();
+        return Err(loaded.error_at(
+            field,
+            format!(
+                "filter `{}` cannot run in {phase} (it runs in: {})",
+                entry.name,
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Limits of zero would refuse every request or close every connection at once.
+fn check_limits(
+    limits: &ListenerLimits,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    let zero = [
+        (
+            "max_request_header_bytes",
+            limits.max_request_header_bytes == 0,
+        ),
+        ("max_request_headers", limits.max_request_headers == 0),
+        ("max_connections", limits.max_connections == 0),
+        ("header_read_timeout", limits.header_read_timeout.is_zero()),
+        ("idle_timeout", limits.idle_timeout.is_zero()),
+    ];
+    match zero.iter().find(|(_, zero)| *zero) {
+        Some((field, _)) => {
+            Err(loaded.error_at(format!("{at}.{field}"), "must be greater than zero"))
+        }
+        None => Ok(()),
+    }
+}
