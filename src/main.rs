@@ -115,70 +115,70 @@ fn init_logging(default_level: &str) {
         .init();
 }
 
-fn compile(path: &Path, background: Option<&Background>) -> Result<Pipeline, config::ConfigError> {
-    let loaded = config::load(path)?;
-    Pipeline::compile(&loaded, &Registry::with_builtins(), background)
+/// Why a command failed: the message for standard error, and the exit status.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    /// The input was wrong (a config, a header, a claim): exit 2.
+    fn input(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            code: 2,
+        }
+    }
+
+    /// The input was fine and running failed: exit 1.
+    fn run(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+/// Loads and compiles the config at `path`; a config that fails is the input's fault.
+fn compile(path: &Path, background: Option<&Background>) -> Result<Pipeline, Failure> {
+    let loaded = config::load(path).map_err(Failure::input)?;
+    Pipeline::compile(&loaded, &Registry::with_builtins(), background).map_err(Failure::input)
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Check { config } => match compile(&config, None) {
-            Ok(pipeline) => {
-                print!("{}", switchyard::check::summary(&pipeline));
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
+    match execute(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn execute(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Check { config } => {
+            print!("{}", switchyard::check::summary(&compile(&config, None)?));
+            Ok(())
+        }
         Command::Run { config, threads } => {
             init_logging("info");
-            let background = match switchyard::background_thread::start() {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: cannot start the background thread: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let pipeline = match compile(&config, Some(&background)) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            match switchyard::server::run(pipeline, threads.map(usize::from), background) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            let background = switchyard::background_thread::start()
+                .map_err(|e| Failure::run(format!("cannot start the background thread: {e}")))?;
+            let pipeline = compile(&config, Some(&background))?;
+            switchyard::server::run(pipeline, threads.map(usize::from), background)
+                .map_err(Failure::run)
         }
         Command::Demo { config } => {
-            let pipeline = match compile(&config, None) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let pipeline = compile(&config, None)?;
             let key = config
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join("demo/jwt-demo-key.pem");
-            let result = switchyard::demo::lab_scenarios(&key)
+            switchyard::demo::lab_scenarios(&key)
                 .map_err(switchyard::demo::DemoError::from)
-                .and_then(|scenarios| switchyard::demo::run(&config, &pipeline, &scenarios));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                .and_then(|scenarios| switchyard::demo::run(&config, &pipeline, &scenarios))
+                .map_err(Failure::run)
         }
         Command::Explain {
             config,
@@ -189,13 +189,7 @@ fn main() -> ExitCode {
             listener,
             path,
         } => {
-            let pipeline = match compile(&config, None) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let pipeline = compile(&config, None)?;
             let described = switchyard::explain::Described {
                 method: &method,
                 path: &path,
@@ -204,16 +198,10 @@ fn main() -> ExitCode {
                 client: source,
                 listener: listener.as_deref(),
             };
-            match switchyard::explain::explain(&pipeline, &described) {
-                Ok(report) => {
-                    print!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            let report =
+                switchyard::explain::explain(&pipeline, &described).map_err(Failure::input)?;
+            print!("{report}");
+            Ok(())
         }
         Command::Token {
             key,
@@ -226,39 +214,27 @@ fn main() -> ExitCode {
             claims,
             count,
         } => {
-            let minted = switchyard::token::parse_algorithm(&alg).and_then(|alg| {
-                let spec = switchyard::token::TokenSpec {
-                    key_pem: &key,
-                    alg,
-                    kid: kid.as_deref(),
-                    issuer: iss.as_deref(),
-                    audience: aud.as_deref(),
-                    ttl: (!no_exp).then_some(ttl),
-                    claims: &claims,
-                };
-                match count {
-                    1 => switchyard::token::mint(&spec).map(|t| vec![t]),
-                    n => switchyard::token::mint_many(&spec, n as usize),
-                }
-            });
-            match minted {
-                Ok(tokens) => {
-                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-                    for token in tokens {
-                        if writeln!(out, "{token}").is_err() {
-                            return ExitCode::FAILURE;
-                        }
-                    }
-                    if out.flush().is_err() {
-                        return ExitCode::FAILURE;
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
+            let alg = switchyard::token::parse_algorithm(&alg).map_err(Failure::input)?;
+            let spec = switchyard::token::TokenSpec {
+                key_pem: &key,
+                alg,
+                kid: kid.as_deref(),
+                issuer: iss.as_deref(),
+                audience: aud.as_deref(),
+                ttl: (!no_exp).then_some(ttl),
+                claims: &claims,
+            };
+            let tokens = match count {
+                1 => switchyard::token::mint(&spec).map(|t| vec![t]),
+                n => switchyard::token::mint_many(&spec, n as usize),
             }
+            .map_err(Failure::input)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            tokens
+                .iter()
+                .try_for_each(|token| writeln!(out, "{token}"))
+                .and_then(|()| out.flush())
+                .map_err(|e| Failure::run(format!("cannot write the tokens: {e}")))
         }
         Command::Echo {
             listen,
