@@ -9,10 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::connectors::http::Connector;
-use pingora::{Error, ErrorType};
+use pingora::Error;
 use switchyard_filters::{FetchError, FetchErrorKind, HttpClient, HttpResponse, RequestHeader};
 
-use crate::backend::{Backend, Tried};
+use crate::backend::{Backend, TransportFailure, Tried};
 
 pub struct BackendClient {
     backend: Arc<Backend>,
@@ -110,15 +110,13 @@ impl BackendClient {
 }
 
 fn transport_error(e: &Error) -> FetchError {
-    use ErrorType::*;
-    let kind = match e.etype() {
-        TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError => {
-            FetchErrorKind::Tls
+    let kind = match TransportFailure::of(e.etype()) {
+        TransportFailure::TlsFailed => FetchErrorKind::Tls,
+        TransportFailure::ConnectTimeout | TransportFailure::ConnectFailed => {
+            FetchErrorKind::Connect
         }
-        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | SocketError
-        | BindError => FetchErrorKind::Connect,
-        ReadTimedout | WriteTimedout => FetchErrorKind::Timeout,
-        _ => FetchErrorKind::BadResponse,
+        TransportFailure::Timeout => FetchErrorKind::Timeout,
+        TransportFailure::BadResponse => FetchErrorKind::BadResponse,
     };
     FetchError::new(kind, e.to_string())
 }

@@ -2,21 +2,15 @@
 
 use http::StatusCode;
 use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::backend::TransportFailure;
 use switchyard_filters::{LocalResponse, RouteTarget};
 
 /// The kinds of failure a client can be told about, each with its own status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// The backend did not accept a connection in time: 504.
-    ConnectTimeout,
-    /// The backend refused the connection or could not be reached: 502.
-    ConnectFailed,
-    /// The TLS handshake with the backend failed (untrusted or mismatched certificate): 502.
-    TlsFailed,
-    /// The backend did not answer (or take the request) in time: 504.
-    Timeout,
-    /// The backend answered with something that is not HTTP, or hung up: 502.
-    BadUpstream,
+    /// The exchange with the backend failed: 504 when it was too slow, 502 otherwise.
+    Upstream(TransportFailure),
     /// The client's request could not be read or was malformed: 400.
     BadRequest,
     /// The client went away: nothing can be sent.
@@ -33,17 +27,7 @@ pub fn classify(e: &Error) -> Failure {
         (_, HTTPStatus(code)) => StatusCode::from_u16(*code)
             .map(Failure::Status)
             .unwrap_or(Failure::Internal),
-        (ErrorSource::Upstream, ConnectTimedout) => Failure::ConnectTimeout,
-        (
-            ErrorSource::Upstream,
-            TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError,
-        ) => Failure::TlsFailed,
-        (
-            ErrorSource::Upstream,
-            ConnectRefused | ConnectNoRoute | ConnectError | SocketError | BindError,
-        ) => Failure::ConnectFailed,
-        (ErrorSource::Upstream, ReadTimedout | WriteTimedout) => Failure::Timeout,
-        (ErrorSource::Upstream, _) => Failure::BadUpstream,
+        (ErrorSource::Upstream, etype) => Failure::Upstream(TransportFailure::of(etype)),
         (ErrorSource::Downstream, ReadError | WriteError | ConnectionClosed) => Failure::ClientGone,
         (ErrorSource::Downstream, _) => Failure::BadRequest,
         (ErrorSource::Internal | ErrorSource::Unset, _) => Failure::Internal,
@@ -54,10 +38,10 @@ impl Failure {
     /// The status to answer with; `None` when the client cannot be answered.
     pub fn status(self) -> Option<StatusCode> {
         Some(match self {
-            Failure::ConnectTimeout | Failure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Failure::ConnectFailed | Failure::TlsFailed | Failure::BadUpstream => {
-                StatusCode::BAD_GATEWAY
+            Failure::Upstream(TransportFailure::ConnectTimeout | TransportFailure::Timeout) => {
+                StatusCode::GATEWAY_TIMEOUT
             }
+            Failure::Upstream(_) => StatusCode::BAD_GATEWAY,
             Failure::BadRequest => StatusCode::BAD_REQUEST,
             Failure::Status(s) => s,
             Failure::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -67,35 +51,31 @@ impl Failure {
 
     /// The `kind` label of `switchyard_upstream_failures_total`, for failures of the backend.
     pub fn upstream_kind(self) -> Option<&'static str> {
-        Some(match self {
-            Failure::ConnectFailed => "connect_failed",
-            Failure::TlsFailed => "tls_failed",
-            Failure::ConnectTimeout => "connect_timeout",
-            Failure::Timeout => "timeout",
-            Failure::BadUpstream => "bad_response",
-            _ => return None,
-        })
+        match self {
+            Failure::Upstream(transport) => Some(transport.code()),
+            _ => None,
+        }
     }
 
     fn code_and_message(self, backend: &str) -> (&'static str, String) {
         match self {
-            Failure::ConnectTimeout => (
+            Failure::Upstream(TransportFailure::ConnectTimeout) => (
                 "upstream_connect_timeout",
                 format!("timed out connecting to backend `{backend}`"),
             ),
-            Failure::ConnectFailed => (
+            Failure::Upstream(TransportFailure::ConnectFailed) => (
                 "upstream_connect_failed",
                 format!("could not connect to backend `{backend}`"),
             ),
-            Failure::TlsFailed => (
+            Failure::Upstream(TransportFailure::TlsFailed) => (
                 "upstream_tls_failed",
                 format!("the TLS handshake with backend `{backend}` failed"),
             ),
-            Failure::Timeout => (
+            Failure::Upstream(TransportFailure::Timeout) => (
                 "upstream_timeout",
                 format!("backend `{backend}` did not respond in time"),
             ),
-            Failure::BadUpstream => (
+            Failure::Upstream(TransportFailure::BadResponse) => (
                 "upstream_error",
                 format!("backend `{backend}` failed to deliver a valid response"),
             ),
