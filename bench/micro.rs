@@ -16,8 +16,8 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkGroup, Criterion};
 use switchyard::config;
+use switchyard::lab::token::{mint, parse_algorithm, TokenSpec};
 use switchyard::pipeline::Pipeline;
-use switchyard::token::{mint, parse_algorithm, TokenSpec};
 use switchyard_filters::{
     Filter, FilterChain, Flow, Registry, RequestContext, RequestHeader, RequestState,
 };
@@ -50,9 +50,9 @@ fn token() -> String {
     let spec = TokenSpec {
         key_pem: std::path::Path::new("conf/demo/jwt-demo-key.pem"),
         alg: parse_algorithm("RS256").expect("alg"),
-        kid: Some(switchyard::demo::DEMO_KID),
-        issuer: Some(switchyard::demo::DEMO_ISSUER),
-        audience: Some(switchyard::demo::DEMO_AUDIENCE),
+        kid: Some(switchyard::lab::demo::DEMO_KID),
+        issuer: Some(switchyard::lab::demo::DEMO_ISSUER),
+        audience: Some(switchyard::lab::demo::DEMO_AUDIENCE),
         ttl: Some(Duration::from_secs(3600)),
         claims: &claims,
     };

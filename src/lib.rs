@@ -5,22 +5,20 @@
 //! - [`pipeline`]: the config compiled into filter chains, route tables and backends.
 //! - [`proxy`]: the pingora `ProxyHttp` that runs a listener's chain.
 //! - [`server`]: one proxy service per listener.
-//! - [`echo`]: the versioned echo app used as a backend by the demo, tests and benches.
+//! - [`lab`]: the versioned-routing lab's tools: the demo, the echo app used as a backend by
+//!   the demo, tests and benches, and the token minter.
 
 pub mod access_log;
 pub mod admin;
 pub mod backend;
-pub mod backend_client;
 pub mod background_thread;
 pub mod check;
 pub mod config;
-pub mod demo;
 pub mod drain;
-pub mod echo;
 pub mod explain;
+pub mod lab;
 pub mod metrics;
 pub mod pipeline;
 pub mod proxy;
 pub mod reload;
 pub mod server;
-pub mod token;

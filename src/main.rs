@@ -175,9 +175,9 @@ fn execute(command: Command) -> Result<(), Failure> {
                 .parent()
                 .unwrap_or(Path::new("."))
                 .join("demo/jwt-demo-key.pem");
-            switchyard::demo::lab_scenarios(&key)
-                .map_err(switchyard::demo::DemoError::from)
-                .and_then(|scenarios| switchyard::demo::run(&config, &pipeline, &scenarios))
+            switchyard::lab::demo::lab_scenarios(&key)
+                .map_err(switchyard::lab::demo::DemoError::from)
+                .and_then(|scenarios| switchyard::lab::demo::run(&config, &pipeline, &scenarios))
                 .map_err(Failure::run)
         }
         Command::Explain {
@@ -214,8 +214,8 @@ fn execute(command: Command) -> Result<(), Failure> {
             claims,
             count,
         } => {
-            let alg = switchyard::token::parse_algorithm(&alg).map_err(Failure::input)?;
-            let spec = switchyard::token::TokenSpec {
+            let alg = switchyard::lab::token::parse_algorithm(&alg).map_err(Failure::input)?;
+            let spec = switchyard::lab::token::TokenSpec {
                 key_pem: &key,
                 alg,
                 kid: kid.as_deref(),
@@ -225,8 +225,8 @@ fn execute(command: Command) -> Result<(), Failure> {
                 claims: &claims,
             };
             let tokens = match count {
-                1 => switchyard::token::mint(&spec).map(|t| vec![t]),
-                n => switchyard::token::mint_many(&spec, n as usize),
+                1 => switchyard::lab::token::mint(&spec).map(|t| vec![t]),
+                n => switchyard::lab::token::mint_many(&spec, n as usize),
             }
             .map_err(Failure::input)?;
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -246,14 +246,14 @@ fn execute(command: Command) -> Result<(), Failure> {
         } => {
             init_logging("warn");
             let tls = match (&tls_cert, &tls_key) {
-                (Some(cert), Some(key)) => Some(switchyard::echo::TlsFiles {
+                (Some(cert), Some(key)) => Some(switchyard::lab::echo::TlsFiles {
                     cert,
                     key,
                     client_ca: tls_client_ca.as_deref(),
                 }),
                 _ => None,
             };
-            switchyard::echo::run(listen, &name, usize::from(threads), tls)
+            switchyard::lab::echo::run(listen, &name, usize::from(threads), tls)
         }
     }
 }

@@ -15,7 +15,7 @@ use switchyard_filters::{
 };
 
 use crate::backend::Backend;
-use crate::backend_client::BackendClient;
+use crate::backend::BackendClient;
 use crate::config::{
     join_path, validate, AdminSettings, Config, ConfigError, FilterEntry, ListenerConfig,
     ListenerLimits, LoadedConfig, ServerSettings,

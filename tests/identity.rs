@@ -10,8 +10,8 @@ use base64::Engine;
 use common::idp::{Answer, Idp, Published};
 use common::pki::make_pki;
 use common::*;
-use switchyard::demo::{lab_scenarios, Outcome, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_KID};
-use switchyard::token::{mint, parse_algorithm, TokenSpec};
+use switchyard::lab::demo::{lab_scenarios, Outcome, DEMO_AUDIENCE, DEMO_ISSUER, DEMO_KID};
+use switchyard::lab::token::{mint, parse_algorithm, TokenSpec};
 
 fn demo_key() -> PathBuf {
     repo_root().join("conf/demo/jwt-demo-key.pem")

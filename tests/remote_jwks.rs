@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::idp::{Answer, Idp, Published};
 use common::pki::make_pki;
 use common::*;
-use switchyard::token::{mint, parse_algorithm, TokenSpec};
+use switchyard::lab::token::{mint, parse_algorithm, TokenSpec};
 
 const ISSUER: &str = "https://idp.test";
 

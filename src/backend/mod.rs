@@ -10,6 +10,7 @@
 //! Host names are resolved once, here, at load: pingora's `HttpPeer::new` would resolve with
 //! blocking DNS (and panic on failure) if handed a name per request.
 
+mod client;
 mod failure;
 mod health;
 mod outlier;
@@ -31,6 +32,7 @@ use switchyard_filters::Background;
 use crate::config::{BackendConfig, ConfigError, HostConfig, LoadedConfig};
 use health::{HostState, Probe, ProbeTarget, SharedHealth};
 
+pub use client::BackendClient;
 pub use failure::TransportFailure;
 
 /// A backend's hosts are tracked in a 64-bit set per request.

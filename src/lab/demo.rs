@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::Algorithm;
 
+use crate::lab::token::{self, TokenError, TokenSpec};
 use crate::pipeline::Pipeline;
-use crate::token::{self, TokenError, TokenSpec};
 
 const STARTUP: Duration = Duration::from_secs(20);
 

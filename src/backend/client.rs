@@ -12,7 +12,7 @@ use pingora::connectors::http::Connector;
 use pingora::Error;
 use switchyard_filters::{FetchError, FetchErrorKind, HttpClient, HttpResponse, RequestHeader};
 
-use crate::backend::{Backend, TransportFailure, Tried};
+use super::{Backend, TransportFailure, Tried};
 
 pub struct BackendClient {
     backend: Arc<Backend>,
