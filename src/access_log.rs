@@ -1,12 +1,74 @@
-//! The access log: one JSON line per request, written by a thread of its own so that a slow
-//! disk or terminal never holds up a request. When the writer falls behind by more than
-//! [`QUEUE`] lines, new lines are dropped and counted rather than queued without bound.
+//! The access log: one JSON line per request ([`Entry`]), written by a thread of its own so
+//! that a slow disk or terminal never holds up a request. When the writer falls behind by more
+//! than [`QUEUE`] lines, new lines are dropped and counted rather than queued without bound.
+//!
+//! A line never carries a secret: the path is logged without its query string (which may
+//! carry a token), and only the configured request headers are, which cannot be credential
+//! headers (see `config::validate`).
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender, TryRecvError, TrySendError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use http::HeaderName;
+use switchyard_filters::RequestHeader;
+
+use crate::proxy::REQUEST_ID;
+
+/// What the access log records of one request, however it ended.
+pub struct Entry<'a> {
+    /// The request as the router saw it (after `pre_routing` filters).
+    pub request: &'a RequestHeader,
+    pub client: Option<IpAddr>,
+    /// The status sent, 0 when none was.
+    pub status: u16,
+    pub listener: &'a str,
+    /// `-` when no route was chosen.
+    pub route: &'a str,
+    pub backend: &'a str,
+    /// From sending to the backend to its response header.
+    pub upstream_time: Option<Duration>,
+    pub total_time: Duration,
+    /// The request headers to record.
+    pub headers: &'a [HeaderName],
+}
+
+impl Entry<'_> {
+    /// The JSON line.
+    pub fn line(&self) -> String {
+        let req = self.request;
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers
+            .iter()
+            .filter_map(|name| {
+                let value = req.headers.get(name)?;
+                Some((
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into(),
+                ))
+            })
+            .collect();
+        serde_json::json!({
+            "time": humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            "client": self.client.map(|ip| ip.to_string()),
+            "method": req.method.as_str(),
+            // Without the query string, which may carry a token.
+            "path": req.uri.path(),
+            "status": self.status,
+            "listener": self.listener,
+            "route": self.route,
+            "backend": self.backend,
+            "upstream_ms": self.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
+            "total_ms": self.total_time.as_secs_f64() * 1000.0,
+            "request_id": req.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()),
+            "headers": headers,
+        })
+        .to_string()
+    }
+}
 
 /// Lines queued between two writes: at 50 ms per batch, room for over 300k requests/s.
 const QUEUE: usize = 16 * 1024;
@@ -67,8 +129,13 @@ impl AccessLog {
         Ok(AccessLog { tx })
     }
 
+    /// Queues the line for `entry`; `false` when it had to be dropped.
+    pub fn record(&self, entry: &Entry<'_>) -> bool {
+        self.write(entry.line())
+    }
+
     /// Queues one line; `false` when it had to be dropped.
-    pub fn write(&self, line: String) -> bool {
+    fn write(&self, line: String) -> bool {
         match self.tx.try_send(Message::Line(line)) {
             Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,

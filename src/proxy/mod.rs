@@ -40,7 +40,7 @@ use pingora::proxy::FailToProxy;
 use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, Entry};
 use crate::backend::Tried;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
@@ -457,35 +457,18 @@ impl ProxyHttp for Gateway {
             .observe(elapsed.as_secs_f64());
 
         if let Some(log) = &self.access_log {
-            let req = session.req_header();
-            let headers: serde_json::Map<String, serde_json::Value> = ctx
-                .pipeline
-                .logged_headers
-                .iter()
-                .filter_map(|name| {
-                    let value = req.headers.get(name)?;
-                    Some((
-                        name.to_string(),
-                        String::from_utf8_lossy(value.as_bytes()).into(),
-                    ))
-                })
-                .collect();
-            let line = serde_json::json!({
-                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-                "client": ctx.client_ip.map(|ip| ip.to_string()),
-                "method": req.method.as_str(),
-                // Without the query string, which may carry a token.
-                "path": req.uri.path(),
-                "status": status,
-                "listener": listener,
-                "route": route,
-                "backend": backend,
-                "upstream_ms": ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
-                "total_ms": elapsed.as_secs_f64() * 1000.0,
-                "request_id": req.headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()),
-                "headers": headers,
-            });
-            if !log.write(line.to_string()) {
+            let entry = Entry {
+                request: session.req_header(),
+                client: ctx.client_ip,
+                status,
+                listener,
+                route,
+                backend,
+                upstream_time: ctx.upstream_time,
+                total_time: elapsed,
+                headers: &ctx.pipeline.logged_headers,
+            };
+            if !log.record(&entry) {
                 self.metrics.access_log_dropped.inc();
             }
         }
