@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 
@@ -150,13 +150,26 @@ impl Metrics {
         out
     }
 
-    /// Replaces the serving pipeline with `new`. Filters are rebuilt on a reload and start
-    /// their counters at zero, so the old pipeline's counts are kept here and added to the new
-    /// ones: the exposed counters never go backwards.
-    pub fn swap_pipeline(&self, shared: &ArcSwap<Pipeline>, new: Arc<Pipeline>) {
-        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
-        let old = shared.swap(new);
-        filter_metrics(&old, &mut retired, false);
+    /// Holds `/metrics` still while the caller replaces the serving pipeline, so no scrape
+    /// sees the new pipeline before the old one's counts are kept (see [`Retiring`]).
+    pub fn retiring(&self) -> Retiring<'_> {
+        Retiring {
+            retired: self.retired.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+}
+
+/// Filters are rebuilt on a reload and start their counters at zero, so the counts of the
+/// pipeline a reload replaces are kept and added to the new one's: the exposed counters never
+/// go backwards. Held from before the swap until [`retire`](Retiring::retire).
+pub struct Retiring<'m> {
+    retired: MutexGuard<'m, Series>,
+}
+
+impl Retiring<'_> {
+    /// Keeps the counts of `old`, the pipeline just replaced.
+    pub fn retire(mut self, old: &Pipeline) {
+        filter_metrics(old, &mut self.retired, false);
     }
 }
 

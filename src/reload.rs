@@ -83,7 +83,9 @@ impl Reloader {
                 if new.settings.threads != self.shared.load().settings.threads {
                     log::warn!("server.threads changes only on restart");
                 }
-                self.metrics.swap_pipeline(&self.shared, Arc::new(new));
+                let retiring = self.metrics.retiring();
+                let old = self.shared.swap(Arc::new(new));
+                retiring.retire(&old);
                 self.metrics
                     .config_reloads
                     .with_label_values(&["success"])
