@@ -13,10 +13,11 @@ use switchyard_filters::Background;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
+use crate::drain::{self, InFlightRequests};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::proxy::{Gateway, ListenerGuard};
-use crate::{drain, reload};
+use crate::reload;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -99,18 +100,13 @@ pub fn run(
         None
     };
     let admin_address = pipeline.admin.address;
-    let listener_names: Vec<String> = pipeline
-        .listeners
-        .iter()
-        .map(|l| l.name.to_string())
-        .collect();
     let source = pipeline.source.clone();
     let shared = Arc::new(ArcSwap::from_pointee(pipeline));
     metrics.config_last_success.set(reload::unix_now());
     reload::spawn(source, shared.clone(), metrics.clone(), background)
         .map_err(StartError::Reload)?;
-    drain::spawn(metrics.clone(), listener_names, access_log.clone())
-        .map_err(StartError::Reload)?;
+    let in_flight = InFlightRequests::default();
+    drain::spawn(in_flight.clone(), access_log.clone()).map_err(StartError::Reload)?;
 
     let mut admin = Service::new(
         "admin".to_owned(),
@@ -124,7 +120,13 @@ pub fn run(
     for (index, (name, address)) in listeners.iter().enumerate() {
         let proxy = http_proxy(
             &server.configuration,
-            Gateway::new(shared.clone(), index, metrics.clone(), access_log.clone()),
+            Gateway::new(
+                shared.clone(),
+                index,
+                metrics.clone(),
+                in_flight.clone(),
+                access_log.clone(),
+            ),
         );
         let mut service = Service::new(
             format!("listener {name}"),

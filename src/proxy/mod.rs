@@ -42,6 +42,7 @@ use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, Req
 
 use crate::access_log::{AccessLog, Entry};
 use crate::backend::Tried;
+use crate::drain::InFlightRequests;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
 use prometheus::IntGauge;
@@ -60,6 +61,7 @@ pub struct Gateway {
     listener: usize,
     metrics: Arc<Metrics>,
     in_flight: IntGauge,
+    all_in_flight: InFlightRequests,
     access_log: Option<AccessLog>,
 }
 
@@ -69,6 +71,7 @@ impl Gateway {
         pipeline: Arc<ArcSwap<Pipeline>>,
         listener: usize,
         metrics: Arc<Metrics>,
+        all_in_flight: InFlightRequests,
         access_log: Option<AccessLog>,
     ) -> Self {
         let name = pipeline.load().listeners[listener].name.clone();
@@ -78,24 +81,29 @@ impl Gateway {
             listener,
             metrics,
             in_flight,
+            all_in_flight,
             access_log,
         }
     }
 }
 
 /// Counts a request as in flight from its context's creation until `logging` (which pingora
-/// calls once per request, however it ended). pingora may keep a context a little longer than
-/// that, so the count ends at `logging`; dropping an unfinished one also ends it.
+/// calls once per request, however it ended): in the listener's gauge, and in the count the
+/// drain waits on. pingora may keep a context a little longer than that, so the count ends at
+/// `logging`; dropping an unfinished one also ends it.
 struct InFlight {
     gauge: IntGauge,
+    all: InFlightRequests,
     done: bool,
 }
 
 impl InFlight {
-    fn enter(gauge: &IntGauge) -> Self {
+    fn enter(gauge: &IntGauge, all: &InFlightRequests) -> Self {
         gauge.inc();
+        all.enter();
         InFlight {
             gauge: gauge.clone(),
+            all: all.clone(),
             done: false,
         }
     }
@@ -104,6 +112,7 @@ impl InFlight {
         if !self.done {
             self.done = true;
             self.gauge.dec();
+            self.all.leave();
         }
     }
 }
@@ -210,7 +219,7 @@ impl ProxyHttp for Gateway {
             tried: Tried::default(),
             body_limit: u64::MAX,
             body_seen: 0,
-            in_flight: InFlight::enter(&self.in_flight),
+            in_flight: InFlight::enter(&self.in_flight, &self.all_in_flight),
         }
     }
 
