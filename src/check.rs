@@ -1,20 +1,23 @@
 //! `switchyard check`: the summary printed for a valid config.
 
 use std::fmt::Write;
+use std::sync::Arc;
 
-use switchyard_filters::Filter;
+use switchyard_filters::{Filter, Phase};
 
 use crate::pipeline::Pipeline;
 
-fn filter_names(filters: &[std::sync::Arc<dyn Filter>]) -> String {
-    if filters.is_empty() {
+/// One phase: its filters' names, then what each says it does.
+fn write_phase(out: &mut String, phase: Phase, filters: &[Arc<dyn Filter>]) {
+    let names: Vec<&str> = filters.iter().map(|f| f.name()).collect();
+    let names = if names.is_empty() {
         "(none)".to_owned()
     } else {
-        filters
-            .iter()
-            .map(|f| f.name())
-            .collect::<Vec<_>>()
-            .join(", ")
+        names.join(", ")
+    };
+    let _ = writeln!(out, "  {phase}: {names}");
+    for line in filters.iter().flat_map(|f| f.describe()) {
+        let _ = writeln!(out, "    {line}");
     }
 }
 
@@ -65,20 +68,13 @@ pub fn summary(pipeline: &Pipeline) -> String {
     for l in &pipeline.listeners {
         let chain = &l.chain;
         let _ = writeln!(out, "listener {} on {}:", l.name, l.address);
-        let _ = writeln!(out, "  pre_routing: {}", filter_names(chain.pre_routing()));
-        for line in chain.pre_routing().iter().flat_map(|f| f.describe()) {
-            let _ = writeln!(out, "    {line}");
-        }
+        write_phase(&mut out, Phase::PreRouting, chain.pre_routing());
         let _ = writeln!(out, "  routes (first match wins):");
         for (i, line) in chain.router().describe().iter().enumerate() {
             let _ = writeln!(out, "    {}. {line}", i + 1);
         }
-        let _ = writeln!(
-            out,
-            "  post_routing: {}",
-            filter_names(chain.post_routing())
-        );
-        let _ = writeln!(out, "  response: {}", filter_names(chain.response()));
+        write_phase(&mut out, Phase::PostRouting, chain.post_routing());
+        write_phase(&mut out, Phase::Response, chain.response());
     }
     out
 }

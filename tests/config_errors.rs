@@ -280,3 +280,31 @@ fn filter_config_errors_point_into_the_filter() {
         "FILE:16:47: listeners[0].filters.pre_routing[0].config.providers[0].jwks.file: cannot read FILEDIR/missing.json: No such file or directory (os error 2)",
     );
 }
+
+#[test]
+fn summary_describes_the_filters_of_every_phase() {
+    let yaml = VALID.replace(
+        "    routes:\n",
+        "    filters:\n      pre_routing:\n        - { name: transformation, config: { request: { remove: [x-pre] } } }\n      post_routing:\n        - { name: transformation, config: { request: { set: [{ name: x-post, value: \"'1'\" }] } } }\n      response:\n        - { name: transformation, config: { response: { add: [{ name: x-resp, value: \"'2'\" }] } } }\n    routes:\n",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, yaml).expect("write config");
+    let out = run_cli(&["check", "--config", path.to_str().expect("utf-8 path")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "  pre_routing: transformation\n    transformation: remove x-pre\n",
+        "  post_routing: transformation\n    transformation: set x-post = '1'\n",
+        "  response: transformation\n    transformation: add x-resp = '2'\n",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "summary lacks {expected:?}:\n{stdout}"
+        );
+    }
+}
