@@ -10,7 +10,16 @@
 //! [`Registry`]. Each filter sees the request through a [`RequestContext`] and either lets it
 //! continue or answers it itself with a [`LocalResponse`] (a 401, a 404). The [`router`] is a
 //! filter too: it is the boundary between `pre_routing` and `post_routing`, and it is the one
-//! filter that selects the route (and so the backend) a request goes to.
+//! filter that selects the route (and so the backend) a request goes to; the server builds it
+//! from a listener's routes with [`router::build`].
+//!
+//! A listener's filters make one [`FilterChain`], whose [`run_request`](FilterChain::run_request)
+//! and [`run_response`](FilterChain::run_response) are the only loops that run filters: the
+//! proxy, `switchyard explain`, the fuzz targets and the benchmarks all go through them.
+//!
+//! Each built-in filter is one folder (`jwt_authn/`, `transformation/`, `router/`) whose
+//! `mod.rs` tells its whole story and lists its files; it exports its `NAME` and its factory.
+//! Adding a filter is one folder and one line in [`Registry::with_builtins`].
 //!
 //! This crate knows nothing of the server that drives it: it sees HTTP request and response
 //! headers and the few facts about the connection that [`RequestContext`] carries.
