@@ -133,13 +133,8 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
         let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state).traced();
         runtime.block_on(listener.chain.run_request_observed(&mut ctx, &mut report))
     };
-    let answered = match flow {
-        Flow::Respond(response) => Some(response),
-        Flow::Continue => None,
-    };
-
-    match (answered, state.route()) {
-        (Some(response), _) => {
+    match (flow, state.route()) {
+        (Flow::Respond(response), _) => {
             let _ = writeln!(
                 out,
                 "=> answered by the gateway: {} {}",
@@ -147,7 +142,7 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
                 String::from_utf8_lossy(response.body())
             );
         }
-        (None, Some(route)) => {
+        (Flow::Continue, Some(route)) => {
             let backend = &pipeline.backends[route.backend.index];
             let _ = writeln!(
                 out,
@@ -162,7 +157,8 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
                     .join(", ")
             );
         }
-        (None, None) => {
+        // The chain answers rather than continue without a route.
+        (Flow::Continue, None) => {
             let _ = writeln!(out, "=> no route chosen");
         }
     }
