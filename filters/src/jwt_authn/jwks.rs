@@ -191,6 +191,27 @@ pub(super) fn signing_algorithms() -> impl Iterator<Item = Algorithm> {
 /// The one algorithm a key verifies: its `alg` when given (checked against its type), else
 /// its type's usual one.
 fn pinned_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
+    // The declared `alg` is judged first: an HMAC key says so by its `alg` before its type.
+    let declared = jwk
+        .common
+        .key_algorithm
+        .map(|declared| {
+            match SIGNING_ALGORITHMS
+                .iter()
+                .find(|(name, _, _)| *name == declared)
+            {
+                Some(&(_, alg, kind)) => Ok((alg, kind)),
+                None if matches!(
+                    declared,
+                    KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512
+                ) =>
+                {
+                    Err("HMAC algorithms are not accepted in a JWKS".to_owned())
+                }
+                None => Err(format!("alg {declared:?} is not a signing algorithm")),
+            }
+        })
+        .transpose()?;
     let key_type = match &jwk.algorithm {
         AlgorithmParameters::RSA(_) => KeyType::Rsa,
         AlgorithmParameters::EllipticCurve(p) => match p.curve {
@@ -207,27 +228,14 @@ fn pinned_algorithm(jwk: &Jwk) -> Result<Algorithm, String> {
         }
         _ => return Err("unsupported key type".to_owned()),
     };
-    let fits = |&&(_, _, kind): &&(KeyAlgorithm, Algorithm, KeyType)| kind == key_type;
-    let Some(declared) = jwk.common.key_algorithm else {
-        return SIGNING_ALGORITHMS
+    match declared {
+        Some((alg, kind)) if kind == key_type => Ok(alg),
+        Some((alg, _)) => Err(format!("alg {alg:?} does not fit the key's type")),
+        // The first algorithm listed for the key's type is its usual one.
+        None => SIGNING_ALGORITHMS
             .iter()
-            .find(fits)
+            .find(|&&(_, _, kind)| kind == key_type)
             .map(|&(_, alg, _)| alg)
-            .ok_or_else(|| "unsupported key type".to_owned());
-    };
-    match SIGNING_ALGORITHMS
-        .iter()
-        .find(|(name, _, _)| *name == declared)
-    {
-        Some(entry) if fits(&entry) => Ok(entry.1),
-        Some((_, alg, _)) => Err(format!("alg {alg:?} does not fit the key's type")),
-        None if matches!(
-            declared,
-            KeyAlgorithm::HS256 | KeyAlgorithm::HS384 | KeyAlgorithm::HS512
-        ) =>
-        {
-            Err("HMAC algorithms are not accepted in a JWKS".to_owned())
-        }
-        None => Err(format!("alg {declared:?} is not a signing algorithm")),
+            .ok_or_else(|| "unsupported key type".to_owned()),
     }
 }

@@ -450,6 +450,15 @@ fn config_errors_point_at_the_field() {
     ));
     assert_eq!(e.path, "providers[0].jwks.inline");
     assert!(e.message.contains("symmetric"), "{e}");
+    // A key that declares an HMAC algorithm is refused for it, whatever its type.
+    let hmac = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"s","alg":"HS256"}]}"#;
+    let e = build(&format!(
+        "providers: [{{ name: a, issuer: i, jwks: {{ inline: '{hmac}' }} }}]"
+    ));
+    assert!(
+        e.message.contains("HMAC algorithms are not accepted"),
+        "{e}"
+    );
 
     let e = build("providers: [{ name: a, issuer: i, jwks: { inline: 'nope' } }]");
     assert!(e.message.contains("not a JWKS document"), "{e}");
