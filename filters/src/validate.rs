@@ -1,4 +1,4 @@
-//! Checks that config of every kind makes of its names, one helper each, so the server's
+//! The checks every kind of config makes of its names, one helper each, so the server's
 //! config and every filter's say the same thing the same way.
 
 /// A name that is empty or used twice in one list.
@@ -23,22 +23,27 @@ pub fn unique_names<'a>(
             message: format!("a {what} needs a name"),
         });
     }
-    match first_repeat(names) {
-        Some((index, name)) => Err(NameError {
-            index,
-            message: format!("duplicate {what} name `{name}`"),
-        }),
-        None => Ok(()),
-    }
+    distinct(&format!("{what} name"), names)
 }
 
-/// The first value that was seen before in `values`, and its position.
-pub fn first_repeat<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<(usize, &'a str)> {
+/// Checks that no value of `values` is given twice; `what` says what they are
+/// (`provider issuer`).
+pub fn distinct<'a>(
+    what: &str,
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<(), NameError> {
     let mut seen = std::collections::HashSet::new();
-    values
+    match values
         .into_iter()
         .enumerate()
         .find(|(_, v)| !seen.insert(*v))
+    {
+        Some((index, value)) => Err(NameError {
+            index,
+            message: format!("duplicate {what} `{value}`"),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The message for a reference to a name that is not defined: ``unknown backend `x`
@@ -80,6 +85,18 @@ mod tests {
             Err(NameError {
                 index: 2,
                 message: "duplicate backend name `a`".into()
+            })
+        );
+    }
+
+    #[test]
+    fn values_must_be_distinct() {
+        assert_eq!(distinct("provider issuer", ["a", "b"]), Ok(()));
+        assert_eq!(
+            distinct("provider issuer", ["a", "b", "b"]),
+            Err(NameError {
+                index: 2,
+                message: "duplicate provider issuer `b`".into()
             })
         );
     }

@@ -9,7 +9,7 @@ use super::key_cache::{KeySource, RefreshPolicy, RemoteKeys};
 use super::token_cache::TokenCache;
 use super::verify::{ClaimRules, Provider, Verifier};
 use super::{jwks, stats, JwtAuthn, NAME};
-use crate::validate::{first_repeat, unique_names};
+use crate::validate::{distinct, unique_names};
 use crate::{BuildContext, Filter, FilterConfigError, FilterFactory, Phase};
 
 impl JwtAuthn {
@@ -52,13 +52,11 @@ impl JwtAuthn {
                 "the issuer cannot be empty",
             ));
         }
-        if let Some((i, issuer)) = first_repeat(config.providers.iter().map(|p| p.issuer.as_str()))
-        {
-            return Err(FilterConfigError::new(
-                format!("providers[{i}].issuer"),
-                format!("duplicate provider issuer `{issuer}`"),
-            ));
-        }
+        distinct(
+            "provider issuer",
+            config.providers.iter().map(|p| p.issuer.as_str()),
+        )
+        .map_err(|e| FilterConfigError::new(format!("providers[{}].issuer", e.index), e.message))?;
         let mut providers = Vec::with_capacity(config.providers.len());
         for (i, p) in config.providers.iter().enumerate() {
             let at = format!("providers[{i}]");
