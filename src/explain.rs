@@ -5,6 +5,8 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
+use switchyard_filters::headers::CREDENTIAL_HEADERS;
+use switchyard_filters::validate::unknown;
 use switchyard_filters::{
     ChainObserver, Filter, Flow, RequestContext, RequestHeader, RequestState,
 };
@@ -13,7 +15,8 @@ use crate::pipeline::Pipeline;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("no listener named `{0}`")]
+    /// A listener the config does not have: the message lists those it has.
+    #[error("{0}")]
     UnknownListener(String),
     #[error("`{0}` is not a header: write 'name: value'")]
     BadHeader(String),
@@ -33,16 +36,14 @@ pub struct Described<'a> {
     pub listener: Option<&'a str>,
 }
 
-/// Credentials are shown shortened: enough to tell two apart, not enough to reuse.
-const CREDENTIALS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
-
 fn header_lines(req: &RequestHeader) -> Vec<String> {
     let mut lines: Vec<String> = req
         .headers
         .iter()
         .map(|(n, v)| {
             let value = String::from_utf8_lossy(v.as_bytes());
-            if CREDENTIALS.contains(&n.as_str()) && value.len() > 24 {
+            // Credentials are shown shortened: enough to tell two apart, not enough to reuse.
+            if CREDENTIAL_HEADERS.contains(&n.as_str()) && value.len() > 24 {
                 let cut = value.char_indices().nth(20).map_or(value.len(), |(i, _)| i);
                 format!("{n}: {}... ({} bytes)", &value[..cut], value.len())
             } else {
@@ -92,7 +93,10 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
             .listeners
             .iter()
             .find(|l| &*l.name == name)
-            .ok_or_else(|| ExplainError::UnknownListener(name.to_owned()))?,
+            .ok_or_else(|| {
+                let names = pipeline.listeners.iter().map(|l| &*l.name);
+                ExplainError::UnknownListener(unknown("listener", name, names))
+            })?,
     };
     let mut req = RequestHeader::build(request.method, request.path.as_bytes(), None)
         .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
@@ -133,8 +137,8 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
         let mut ctx = RequestContext::new(&mut req, Some(request.client), &mut state).traced();
         runtime.block_on(listener.chain.run_request_observed(&mut ctx, &mut report))
     };
-    match (flow, state.route()) {
-        (Flow::Respond(response), _) => {
+    match flow {
+        Flow::Respond(response) => {
             let _ = writeln!(
                 out,
                 "=> answered by the gateway: {} {}",
@@ -142,24 +146,23 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
                 String::from_utf8_lossy(response.body())
             );
         }
-        (Flow::Continue, Some(route)) => {
-            let backend = &pipeline.backends[route.backend.index];
-            let _ = writeln!(
-                out,
-                "=> route {} -> backend {} ({})",
-                route.route,
-                backend.name,
-                backend
-                    .hosts
-                    .iter()
-                    .map(|h| h.address.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        // The chain answers rather than continue without a route.
-        (Flow::Continue, None) => {
-            let _ = writeln!(out, "=> no route chosen");
+        // The chain continues only once the router has chosen a route.
+        Flow::Continue => {
+            if let Some(route) = state.route() {
+                let backend = &pipeline.backends[route.backend.index];
+                let _ = writeln!(
+                    out,
+                    "=> route {} -> backend {} ({})",
+                    route.route,
+                    backend.name,
+                    backend
+                        .hosts
+                        .iter()
+                        .map(|h| h.address.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
     }
     Ok(out)

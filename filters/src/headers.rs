@@ -5,6 +5,15 @@ use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+/// Headers that carry credentials: the access log refuses to record them, and `explain` shows
+/// them shortened.
+pub const CREDENTIAL_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
+
 /// The headers as one text value per name, repeated headers joined with `, ` as a recipient may
 /// combine them (RFC 9110 §5.3). Names are lower case; bytes that are not UTF-8 are replaced.
 pub fn folded(headers: &HeaderMap) -> BTreeMap<String, String> {

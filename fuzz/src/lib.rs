@@ -31,9 +31,9 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs the first listener's request chain on `request`, as if `jwt_authn` had verified `jwt`
-/// before it; returns the answer's status if a filter answered, and what the chain left in
-/// `state`.
+/// Runs the first listener's request chain on `request` as the proxy does, as if `jwt_authn`
+/// had verified `jwt` before it; returns the answer's status if the chain answered (a filter's,
+/// or its own 500 for a chain that chose no route), and what the chain left in `state`.
 pub fn run_chain(
     pipeline: &Pipeline,
     request: &mut RequestHeader,

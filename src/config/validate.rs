@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use http::HeaderName;
+use switchyard_filters::headers::CREDENTIAL_HEADERS;
 use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
@@ -22,14 +23,6 @@ use crate::backend::{MAX_HOSTS, MAX_WEIGHT};
 
 /// The most worker threads a listener may ask for; more is a typo, not a tuning.
 pub const MAX_THREADS: usize = 1024;
-
-/// Headers that carry credentials: never written to the access log.
-pub const SECRET_HEADERS: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
 
 /// Checks `loaded` whole; `registry` says which filters exist and where they may run.
 pub fn validate(loaded: &LoadedConfig, registry: &Registry) -> Result<(), ConfigError> {
@@ -79,7 +72,7 @@ pub fn validate(loaded: &LoadedConfig, registry: &Registry) -> Result<(), Config
         let at = format!("access_log.headers[{i}]");
         let name = HeaderName::from_bytes(header.as_bytes())
             .map_err(|_| loaded.error_at(&at, format!("`{header}` is not a valid header name")))?;
-        if SECRET_HEADERS.contains(&name.as_str()) {
+        if CREDENTIAL_HEADERS.contains(&name.as_str()) {
             return Err(loaded.error_at(
                 &at,
                 format!("`{header}` carries credentials and is never logged"),
@@ -301,12 +294,16 @@ fn check_placement(
     };
     if !factory.phases().contains(&phase) {
         let allowed: Vec<_> = factory.phases().iter().map(|p| p.as_str()).collect();
+        let allowed = if allowed.is_empty() {
+            "no phase".to_owned()
+        } else {
+            allowed.join(", ")
+        };
         return Err(loaded.error_at(
             field,
             format!(
-                "filter `{}` cannot run in {phase} (it runs in: {})",
-                entry.name,
-                allowed.join(", ")
+                "filter `{}` cannot run in {phase} (it runs in: {allowed})",
+                entry.name
             ),
         ));
     }
