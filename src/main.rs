@@ -253,7 +253,9 @@ fn execute(command: Command) -> Result<(), Failure> {
                 }),
                 _ => None,
             };
-            switchyard::lab::echo::run(listen, &name, usize::from(threads), tls)
+            match switchyard::lab::echo::run(listen, &name, usize::from(threads), tls) {
+                Err(e) => Err(Failure::input(e)),
+            }
         }
     }
 }

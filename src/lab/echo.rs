@@ -95,8 +95,32 @@ fn tls_settings(tls: &TlsFiles<'_>) -> Result<TlsSettings, String> {
     Ok(settings)
 }
 
-/// Serves the echo app on `listen` (HTTPS with `tls`) until stopped.
-pub fn run(listen: SocketAddr, name: &str, threads: usize, tls: Option<TlsFiles<'_>>) -> ! {
+/// TLS files that cannot be served with.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve TLS with {cert} and {key}: {reason}")]
+pub struct TlsError {
+    cert: String,
+    key: String,
+    reason: String,
+}
+
+/// Serves the echo app on `listen` (HTTPS with `tls`) until stopped; returns only when the
+/// TLS files cannot be used.
+pub fn run(
+    listen: SocketAddr,
+    name: &str,
+    threads: usize,
+    tls: Option<TlsFiles<'_>>,
+) -> Result<std::convert::Infallible, TlsError> {
+    let tls = tls
+        .map(|files| {
+            tls_settings(&files).map_err(|reason| TlsError {
+                cert: files.cert.to_owned(),
+                key: files.key.to_owned(),
+                reason,
+            })
+        })
+        .transpose()?;
     let conf = ServerConf {
         threads,
         grace_period_seconds: Some(0),
@@ -108,16 +132,7 @@ pub fn run(listen: SocketAddr, name: &str, threads: usize, tls: Option<TlsFiles<
     let mut service = Service::new(format!("echo {name}"), Echo::new(name));
     match tls {
         None => service.add_tcp(&listen.to_string()),
-        Some(tls) => match tls_settings(&tls) {
-            Ok(settings) => service.add_tls_with_settings(&listen.to_string(), None, settings),
-            Err(e) => {
-                eprintln!(
-                    "error: cannot serve TLS with {} and {}: {e}",
-                    tls.cert, tls.key
-                );
-                std::process::exit(2);
-            }
-        },
+        Some(settings) => service.add_tls_with_settings(&listen.to_string(), None, settings),
     }
     server.add_service(service);
     log::info!("echo `{name}` on http://{listen}");
