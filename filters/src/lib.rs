@@ -6,8 +6,8 @@
 //! pre_routing filters ─► router ─► post_routing filters ─► upstream ─► response filters
 //! ```
 //!
-//! Filters are built once, at config load, by a [`FilterFactory`] looked up by name in the
-//! [`Registry`]. Each filter sees the request through a [`RequestContext`] and either lets it
+//! Filters are built once, at config load: those placed in a phase by a [`FilterFactory`]
+//! looked up by name in the [`Registry`]. Each filter sees the request through a [`RequestContext`] and either lets it
 //! continue or answers it itself with a [`LocalResponse`] (a 401, a 404). The [`router`] is a
 //! filter too: it is the boundary between `pre_routing` and `post_routing`, and it is the one
 //! filter that selects the route (and so the backend) a request goes to; the server builds it
@@ -18,8 +18,9 @@
 //! proxy, `switchyard explain`, the fuzz targets and the benchmarks all go through them.
 //!
 //! Each built-in filter is one folder (`jwt_authn/`, `transformation/`, `router/`) whose
-//! `mod.rs` tells its whole story and lists its files; it exports its `NAME` and its factory.
-//! Adding a filter is one folder and one line in [`Registry::with_builtins`].
+//! `mod.rs` tells its whole story and lists its files; a filter placed in a phase exports its
+//! `NAME` and its factory. Adding one is one folder and one line in
+//! [`Registry::with_builtins`].
 //!
 //! This crate knows nothing of the server that drives it: it sees HTTP request and response
 //! headers and the few facts about the connection that [`RequestContext`] carries.

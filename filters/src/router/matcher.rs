@@ -24,7 +24,7 @@ fn compile_regex(pattern: &str, path: &str) -> Result<Regex, FilterConfigError> 
 
 /// One alternative of a route: all of its tests must pass.
 #[derive(Debug)]
-pub(crate) struct Conditions {
+pub(super) struct Conditions {
     path: Option<PathMatcher>,
     method: Option<Method>,
     headers: Vec<HeaderMatcher>,
@@ -33,7 +33,7 @@ pub(crate) struct Conditions {
 
 impl Conditions {
     /// Compiles one `matches` entry; `at` is its path in the router config, for errors.
-    pub(crate) fn compile(config: &MatchConfig, at: &str) -> Result<Self, FilterConfigError> {
+    pub(super) fn compile(config: &MatchConfig, at: &str) -> Result<Self, FilterConfigError> {
         let path = config
             .path
             .as_ref()
@@ -65,7 +65,7 @@ impl Conditions {
     }
 
     /// Cheap tests first: method, path, headers, then the query string, which must be parsed.
-    pub(crate) fn matches(&self, req: &RequestHeader) -> bool {
+    pub(super) fn matches(&self, req: &RequestHeader) -> bool {
         if let Some(method) = &self.method {
             if req.method != *method {
                 return false;

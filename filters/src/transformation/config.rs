@@ -31,7 +31,7 @@ pub(super) struct TransformationConfig {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct HeaderOps {
+pub(super) struct HeaderOps {
     #[serde(default)]
     pub set: Vec<HeaderExpr>,
     #[serde(default)]
@@ -42,7 +42,7 @@ pub(crate) struct HeaderOps {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct HeaderExpr {
+pub(super) struct HeaderExpr {
     pub name: String,
     /// A CEL expression.
     pub value: String,

@@ -24,14 +24,14 @@ fn stdlib() -> Arc<Env> {
 
 /// Which variables a set of expressions reads, so a request binds only those.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Uses {
+pub(super) struct Uses {
     pub jwt: bool,
     pub request: bool,
     pub source: bool,
 }
 
 impl Uses {
-    pub(crate) fn union(self, other: Uses) -> Uses {
+    pub(super) fn union(self, other: Uses) -> Uses {
         Uses {
             jwt: self.jwt || other.jwt,
             request: self.request || other.request,
@@ -103,7 +103,7 @@ impl Expression {
 /// is the token's claims in the CEL form the token keeps ([`VerifiedJwt::cel_claims`],
 /// converted once per verified token, so a cached token pays nothing here), and `request` and
 /// `source` are converted once, here, only when an expression reads them.
-pub(crate) struct Variables {
+pub(super) struct Variables {
     jwt: Option<Arc<VerifiedJwt>>,
     request: Option<Box<dyn Val>>,
     source: Option<Box<dyn Val>>,
@@ -112,7 +112,7 @@ pub(crate) struct Variables {
 impl Variables {
     /// Binds what `uses` asks for. `jwt` stays unbound without a verified token, so reading it
     /// is an error, and the header it would have fed is removed.
-    pub(crate) fn bind(
+    pub(super) fn bind(
         uses: Uses,
         jwt: Option<Arc<VerifiedJwt>>,
         request: &RequestHeader,

@@ -8,7 +8,7 @@ pub(super) const MAX_VALUE_LEN: usize = 8 * 1024;
 
 /// Why a header was removed (for `set`) or not added (for `add`) instead of given a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Dropped {
+pub(super) enum Dropped {
     /// The expression failed: a missing claim, no token (`jwt` unbound), a type error.
     NoValue,
     /// The expression gave `null`.
@@ -21,14 +21,14 @@ pub(crate) enum Dropped {
 }
 
 impl Dropped {
-    pub(crate) const ALL: [Dropped; 4] = [
+    pub(super) const ALL: [Dropped; 4] = [
         Dropped::NoValue,
         Dropped::Null,
         Dropped::NotScalar,
         Dropped::InvalidValue,
     ];
 
-    pub(crate) fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Dropped::NoValue => "no_value",
             Dropped::Null => "null",
@@ -37,7 +37,7 @@ impl Dropped {
         }
     }
 
-    pub(crate) fn index(self) -> usize {
+    pub(super) fn index(self) -> usize {
         self as usize
     }
 }

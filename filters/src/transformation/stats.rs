@@ -22,7 +22,7 @@ impl DropCounters {
 
 /// A snapshot row: header, reason, count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct DropCount {
+pub(super) struct DropCount {
     pub header: String,
     pub reason: Dropped,
     pub count: u64,
