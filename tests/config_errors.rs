@@ -25,19 +25,42 @@ listeners:
         backend: a
 "#;
 
-/// Runs `check` on `yaml` and returns (exit code, stderr), with the file path replaced by
-/// `FILE` so expectations read plainly.
-fn check(yaml: &str) -> (Option<i32>, String) {
+/// Writes `yaml` as `gateway.yaml` in a new temporary folder and runs `check` on it; returns
+/// the folder (kept while the caller reads the output), the file's path and the output.
+fn run_check(yaml: &str) -> (tempfile::TempDir, String, std::process::Output) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, yaml).expect("write config");
-    let path = path.to_str().expect("utf-8 path");
-    let out = run_cli(&["check", "--config", path]);
+    let path = path.to_str().expect("utf-8 path").to_owned();
+    let out = run_cli(&["check", "--config", &path]);
+    (dir, path, out)
+}
+
+/// Runs `check` on `yaml` and returns (exit code, stderr), with the file path replaced by
+/// `FILE` so expectations read plainly.
+fn check(yaml: &str) -> (Option<i32>, String) {
+    let (dir, path, out) = run_check(yaml);
     let dir = dir.path().to_str().expect("utf-8 path");
     let stderr = String::from_utf8_lossy(&out.stderr)
-        .replace(path, "FILE")
+        .replace(&path, "FILE")
         .replace(dir, "FILEDIR");
     (out.status.code(), stderr.trim().to_owned())
+}
+
+/// The summary `check` prints for a config that passes, which must hold each of `expected`.
+fn assert_summary(out: &std::process::Output, expected: &[&str]) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in expected {
+        assert!(
+            stdout.contains(expected),
+            "summary lacks {expected:?}:\n{stdout}"
+        );
+    }
 }
 
 fn assert_rejected(yaml: &str, expected: &str) {
@@ -230,27 +253,19 @@ fn missing_file() {
 #[test]
 fn shipped_config_summary() {
     let out = run_cli(&["check", "--config", "conf/gateway.yaml"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    assert_summary(
+        &out,
+        &[
+            "conf/gateway.yaml: ok",
+            "app-latest = 127.0.0.2:30080",
+            "app-v2 = 127.0.0.3:30080",
+            "listener public on 127.0.0.1:8080:",
+            "1. override-v2: header x-version-override = \"v2\" -> app-v2",
+            "2. override-latest: header x-version-override = \"latest\" -> app-latest",
+            "3. tenant-v2: header x-tenant-version = \"v2\" -> app-v2",
+            "4. default: path prefix / -> app-latest",
+        ],
     );
-    for expected in [
-        "conf/gateway.yaml: ok",
-        "app-latest = 127.0.0.2:30080",
-        "app-v2 = 127.0.0.3:30080",
-        "listener public on 127.0.0.1:8080:",
-        "1. override-v2: header x-version-override = \"v2\" -> app-v2",
-        "2. override-latest: header x-version-override = \"latest\" -> app-latest",
-        "3. tenant-v2: header x-tenant-version = \"v2\" -> app-v2",
-        "4. default: path prefix / -> app-latest",
-    ] {
-        assert!(
-            stdout.contains(expected),
-            "summary lacks {expected:?}:\n{stdout}"
-        );
-    }
 }
 
 #[test]
@@ -287,24 +302,13 @@ fn summary_describes_the_filters_of_every_phase() {
         "    routes:\n",
         "    filters:\n      pre_routing:\n        - { name: transformation, config: { request: { remove: [x-pre] } } }\n      post_routing:\n        - { name: transformation, config: { request: { set: [{ name: x-post, value: \"'1'\" }] } } }\n      response:\n        - { name: transformation, config: { response: { add: [{ name: x-resp, value: \"'2'\" }] } } }\n    routes:\n",
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("gateway.yaml");
-    std::fs::write(&path, yaml).expect("write config");
-    let out = run_cli(&["check", "--config", path.to_str().expect("utf-8 path")]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (_dir, _, out) = run_check(&yaml);
+    assert_summary(
+        &out,
+        &[
+            "  pre_routing: transformation\n    transformation: remove x-pre\n",
+            "  post_routing: transformation\n    transformation: set x-post = '1'\n",
+            "  response: transformation\n    transformation: add x-resp = '2'\n",
+        ],
     );
-    for expected in [
-        "  pre_routing: transformation\n    transformation: remove x-pre\n",
-        "  post_routing: transformation\n    transformation: set x-post = '1'\n",
-        "  response: transformation\n    transformation: add x-resp = '2'\n",
-    ] {
-        assert!(
-            stdout.contains(expected),
-            "summary lacks {expected:?}:\n{stdout}"
-        );
-    }
 }
