@@ -161,7 +161,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `matches`, `backend`, `max_request_body_bytes`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `respond`, `max_request_body_bytes`",
     );
 }
 
@@ -229,10 +229,29 @@ fn bad_backend_hosts() {
 }
 
 #[test]
+fn route_answers_and_host_names() {
+    assert_rejected(
+        &VALID.replace(
+            "        backend: a\n",
+            "        backend: a\n        respond: { status: 503 }\n",
+        ),
+        "FILE:19:9: listeners[0].routes[1].respond: give `backend` or `respond`, not both",
+    );
+    assert_rejected(
+        &VALID.replace("        backend: a\n", "        respond: { status: 99 }\n"),
+        "FILE:18:20: listeners[0].routes[1].respond.status: must be between 200 and 599",
+    );
+    assert_rejected(
+        &VALID.replace("- name: r2", "- name: r2\n        hostnames: [api.example.com, '*']"),
+        "FILE:18:38: listeners[0].routes[1].hostnames[1]: `*` is not a host name: each label is letters, digits and inner hyphens; only a leading `*.` may be a wildcard",
+    );
+}
+
+#[test]
 fn missing_fields_and_syntax() {
     assert_rejected(
         &VALID.replace("        backend: a\n", ""),
-        "FILE:17:9: listeners[0].routes[1].backend: missing field `backend`",
+        "FILE:17:9: listeners[0].routes[1]: a route needs a `backend` to send to, or a `respond` to answer with",
     );
     assert_rejected(
         "backends: []\nlisteners: [\n",

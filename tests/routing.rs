@@ -252,3 +252,79 @@ listeners:
         failures.join("\n")
     );
 }
+
+#[test]
+fn host_names_and_answers_at_the_gateway() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (exact, wild) = (free_addr("127.0.0.2"), free_addr("127.0.0.3"));
+    let _e = echo(exact, "exact", dir.path());
+    let _w = echo(wild, "wild", dir.path());
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        r#"
+server: {{ threads: 1 }}
+backends:
+  - {{ name: exact, static: {{ host: {}, port: {} }} }}
+  - {{ name: wild, static: {{ host: {}, port: {} }} }}
+listeners:
+  - name: hosts
+    address: {listen}
+    routes:
+      - name: retired
+        matches: [{{ path: {{ value: /v0 }} }}]
+        respond: {{ status: 410, message: "v0 is retired" }}
+      - name: api
+        hostnames: [API.example.com]
+        backend: exact
+      - name: tenants
+        hostnames: ["*.example.com"]
+        backend: wild
+      - name: maintenance
+        hostnames: [shop.test]
+        respond: {{ status: 503 }}
+"#,
+        exact.ip(),
+        exact.port(),
+        wild.ip(),
+        wild.port()
+    );
+    let gw = Gateway::start(&yaml, listen, &[]);
+
+    for (host, expect) in [
+        ("api.example.com", Some("exact")),
+        ("Api.Example.Com:8080", Some("exact")),
+        ("a.example.com", Some("wild")),
+        ("a.b.example.com", Some("wild")),
+        ("example.com", None),
+        ("127.0.0.1", None),
+        ("other.test", None),
+    ] {
+        let resp = request(gw.addr, "GET", "/x", &[("host", host)]);
+        match expect {
+            Some(backend) => {
+                assert_eq!(resp.status, 200, "host {host}");
+                assert_eq!(resp.served_by(), backend, "host {host}");
+            }
+            None => {
+                assert_eq!(resp.status, 404, "host {host}");
+                assert_eq!(resp.json()["error"], "no_route", "host {host}");
+            }
+        }
+    }
+
+    let gone = request(gw.addr, "GET", "/v0/items", &[("host", "api.example.com")]);
+    assert_eq!(
+        gone.status, 410,
+        "a route's own answer comes before later routes"
+    );
+    let body = gone.json();
+    assert_eq!(body["error"], "gone");
+    assert_eq!(body["message"], "v0 is retired");
+    assert_eq!(body["route"], "retired");
+    assert_eq!(gone.header("content-type"), Some("application/json"));
+
+    let closed = request(gw.addr, "GET", "/", &[("host", "shop.test")]);
+    assert_eq!(closed.status, 503);
+    assert_eq!(closed.json()["error"], "service_unavailable");
+    assert_eq!(closed.json()["message"], "answered by route `maintenance`");
+}

@@ -264,11 +264,34 @@ fn check_listener(
         .map(|b| b.name.as_str())
         .collect();
     for (i, route) in routes.iter().enumerate() {
-        if !backends.contains(&route.backend.as_str()) {
-            return Err(loaded.error_at(
-                format!("{at}.routes[{i}].backend"),
-                unknown("backend", &route.backend, &backends),
-            ));
+        let at = format!("{at}.routes[{i}]");
+        match (&route.backend, &route.respond) {
+            (Some(backend), None) if !backends.contains(&backend.as_str()) => {
+                return Err(loaded.error_at(
+                    format!("{at}.backend"),
+                    unknown("backend", backend, &backends),
+                ));
+            }
+            (Some(_), None) => {}
+            (None, Some(respond)) if !(200..=599).contains(&respond.status) => {
+                return Err(loaded.error_at(
+                    format!("{at}.respond.status"),
+                    "must be between 200 and 599",
+                ));
+            }
+            (None, Some(_)) => {}
+            (None, None) => {
+                return Err(loaded.error_at(
+                    &at,
+                    "a route needs a `backend` to send to, or a `respond` to answer with",
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(loaded.error_at(
+                    format!("{at}.respond"),
+                    "give `backend` or `respond`, not both",
+                ))
+            }
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! ```yaml
 //! routes:
 //!   - name: override-v2
+//!     hostnames: [api.example.com]  # optional: only for these hosts (`*.example.com` too)
 //!     matches:                      # entries are OR-ed; the tests inside one are AND-ed
 //!       - headers:
 //!           - name: x-version-override
@@ -15,6 +16,9 @@
 //!         query_params:
 //!           - { name: debug, value: "1" }
 //!     backend: app-latest
+//!   - name: retired
+//!     matches: [{ path: { value: /v0 } }]
+//!     respond: { status: 410, message: "v0 is retired" }   # answered by the gateway
 //!   - name: default                 # no `matches`: matches every request
 //!     backend: app-latest
 //! ```
@@ -26,15 +30,39 @@ use serde::{Deserialize, Serialize};
 pub struct RouteConfig {
     /// Unique within the listener; used in metrics, logs and error bodies.
     pub name: String,
+    /// The host names the route answers for (`api.example.com`, `*.example.com`), matched
+    /// against the request's host without its port. Empty or absent: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
     /// Alternatives: the route matches when any entry matches. Empty or absent: every request.
     #[serde(default)]
     pub matches: Vec<MatchConfig>,
-    /// The name of a backend defined under the top-level `backends`.
-    pub backend: String,
+    /// The name of a backend defined under the top-level `backends`. A route has a `backend`
+    /// or a `respond`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// An answer the gateway gives itself, instead of proxying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond: Option<DirectResponseConfig>,
     /// The largest request body this route accepts, in bytes; larger ones get 413. Absent:
     /// the listener's `limits.max_request_body_bytes`.
     #[serde(default)]
     pub max_request_body_bytes: Option<u64>,
+}
+
+/// A route's own answer: `status` with the gateway's JSON error body,
+/// `{"error": error, "message": message, "route": name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectResponseConfig {
+    /// 200 to 599.
+    pub status: u16,
+    /// A short code. Absent: the status's reason in snake case (`service_unavailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Absent: "answered by route `name`".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// One alternative of a route: every test it names must pass.

@@ -7,6 +7,9 @@
 //!
 //! # Semantics
 //! - Routes are tried **in list order; the first that matches wins** (as Envoy's route table).
+//! - `hostnames`: a route with host names takes only requests addressed to one of them
+//!   (`hostname.rs`: exact, or `*.` wildcards over any depth below the suffix; the request's
+//!   host without its port, without case). Without `hostnames`, any host.
 //! - A route's `matches` entries are alternatives (OR); the tests inside one entry must all pass
 //!   (AND). A route without `matches` takes every request.
 //! - `path`: `Exact`, `PathPrefix` on segment boundaries (`/api` matches `/api` and `/api/x`,
@@ -16,14 +19,18 @@
 //!   case-insensitive, values case-sensitive.
 //! - `method`: exact, upper case. `query_params`: URL-decoded, first occurrence, `Exact` or
 //!   `RegularExpression`.
+//! - A route either goes to its `backend` or answers itself (`respond`: a status and the
+//!   gateway's JSON error body naming the route).
 //! - No route matches: `404` with `{"error": "no_route", ...}`.
 //!
 //! # Files
 //! - `config.rs`: the YAML shape of a route.
+//! - `hostname.rs`: host names, and the request's host.
 //! - `matcher.rs`: compiled tests (regexes, header names, methods) and how each matches.
 //! - `tests.rs`: the semantics above, case by case.
 
 mod config;
+mod hostname;
 mod matcher;
 #[cfg(test)]
 mod tests;
@@ -34,9 +41,10 @@ use async_trait::async_trait;
 use http::StatusCode;
 
 pub use config::{
-    HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType, QueryParamMatchConfig,
-    RouteConfig, ValueMatchType,
+    DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
+    QueryParamMatchConfig, RouteConfig, ValueMatchType,
 };
+use hostname::{request_host, Hostname};
 use matcher::Conditions;
 
 use crate::{
@@ -50,12 +58,33 @@ pub const NAME: &str = "router";
 /// A compiled route.
 #[derive(Debug)]
 struct Route {
-    target: RouteTarget,
+    name: Arc<str>,
+    /// Empty: any host.
+    hostnames: Vec<Hostname>,
     alternatives: Vec<Conditions>,
+    action: Action,
+}
+
+/// What a route does with the requests it takes.
+#[derive(Debug)]
+enum Action {
+    /// Send them to this backend.
+    Proxy(RouteTarget),
+    /// Answer them with this, at the gateway.
+    Respond(LocalResponse),
 }
 
 impl Route {
-    fn matches(&self, req: &RequestHeader) -> bool {
+    /// `host` is the request's host (see [`request_host`]), looked up once per request.
+    fn matches(&self, req: &RequestHeader, host: Option<&str>) -> bool {
+        if !self.hostnames.is_empty() {
+            let Some(host) = host else {
+                return false;
+            };
+            if !self.hostnames.iter().any(|h| h.matches(host)) {
+                return false;
+            }
+        }
         // No alternatives at all means "every request", as a route without `matches`.
         self.alternatives.is_empty() || self.alternatives.iter().any(|c| c.matches(req))
     }
@@ -64,7 +93,11 @@ impl Route {
 /// `name: conditions -> backend`, as `check` and `explain` print it.
 impl std::fmt::Display for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: ", self.target.route)?;
+        write!(f, "{}: ", self.name)?;
+        if !self.hostnames.is_empty() {
+            let hosts: Vec<String> = self.hostnames.iter().map(|h| h.to_string()).collect();
+            write!(f, "host {} and ", hosts.join(" | "))?;
+        }
         if self.alternatives.is_empty() {
             f.write_str("any request")?;
         }
@@ -74,7 +107,10 @@ impl std::fmt::Display for Route {
             }
             write!(f, "{c}")?;
         }
-        write!(f, " -> {}", self.target.backend.name)
+        match &self.action {
+            Action::Proxy(target) => write!(f, " -> {}", target.backend.name),
+            Action::Respond(response) => write!(f, " -> answer {}", response.status().as_u16()),
+        }
     }
 }
 
@@ -82,11 +118,13 @@ impl std::fmt::Display for Route {
 #[derive(Debug)]
 struct Router {
     routes: Vec<Route>,
+    /// Whether any route has host names, so the request's host is worth looking up.
+    by_host: bool,
 }
 
-/// Compiles a listener's `routes` into its router. Route names and the backends they name are
-/// checked with the rest of the config before this runs; errors here carry the path inside
-/// the list (`[2].matches[0].path`).
+/// Compiles a listener's `routes` into its router. Route names, the backends they name and
+/// the choice between `backend` and `respond` are checked with the rest of the config before
+/// this runs; errors here carry the path inside the list (`[2].matches[0].path`).
 pub fn build(
     routes: &[RouteConfig],
     ctx: &BuildContext<'_>,
@@ -98,36 +136,68 @@ impl Router {
     fn build(routes: &[RouteConfig], ctx: &BuildContext<'_>) -> Result<Self, FilterConfigError> {
         let mut compiled = Vec::with_capacity(routes.len());
         for (i, route) in routes.iter().enumerate() {
-            let backend = ctx
-                .backend(&route.backend)
-                .map_err(|message| FilterConfigError::new(format!("[{i}].backend"), message))?;
+            let name: Arc<str> = Arc::from(route.name.as_str());
+            let hostnames = route
+                .hostnames
+                .iter()
+                .enumerate()
+                .map(|(j, h)| Hostname::parse(h, &format!("[{i}].hostnames[{j}]")))
+                .collect::<Result<_, _>>()?;
             let alternatives = route
                 .matches
                 .iter()
                 .enumerate()
                 .map(|(j, m)| Conditions::compile(m, &format!("[{i}].matches[{j}]")))
                 .collect::<Result<_, _>>()?;
-            compiled.push(Route {
-                target: RouteTarget {
-                    route: Arc::from(route.name.as_str()),
-                    backend,
+            let action = match (&route.backend, &route.respond) {
+                (Some(backend), None) => Action::Proxy(RouteTarget {
+                    route: name.clone(),
+                    backend: ctx.backend(backend).map_err(|message| {
+                        FilterConfigError::new(format!("[{i}].backend"), message)
+                    })?,
                     max_request_body_bytes: route.max_request_body_bytes,
-                },
+                }),
+                (None, Some(respond)) => Action::Respond(direct_response(respond, &name)),
+                _ => {
+                    return Err(FilterConfigError::new(
+                        format!("[{i}]"),
+                        "give `backend` or `respond`, one of them",
+                    ))
+                }
+            };
+            compiled.push(Route {
+                name,
+                hostnames,
                 alternatives,
+                action,
             });
         }
-        Ok(Router { routes: compiled })
+        let by_host = compiled.iter().any(|r| !r.hostnames.is_empty());
+        Ok(Router {
+            routes: compiled,
+            by_host,
+        })
     }
 
     /// The position of the first route, in order, that matches `req`.
     fn first_match(&self, req: &RequestHeader) -> Option<usize> {
-        self.routes.iter().position(|r| r.matches(req))
+        let host = if self.by_host {
+            request_host(req)
+        } else {
+            None
+        };
+        self.routes
+            .iter()
+            .position(|r| r.matches(req, host.as_deref()))
     }
 
-    /// The route `req` goes to, if any.
+    /// The backend `req` goes to, if a route takes it there.
     #[cfg(test)]
     fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
-        self.first_match(req).map(|i| &self.routes[i].target)
+        match &self.routes[self.first_match(req)?].action {
+            Action::Proxy(target) => Some(target),
+            Action::Respond(_) => None,
+        }
     }
 }
 
@@ -148,11 +218,12 @@ impl Filter for Router {
             ),
             None => format!("none of the {} routes matches: 404", self.routes.len()),
         });
-        match chosen {
-            Some(i) => {
-                ctx.set_route(self.routes[i].target.clone());
+        match chosen.map(|i| &self.routes[i].action) {
+            Some(Action::Proxy(target)) => {
+                ctx.set_route(target.clone());
                 Flow::Continue
             }
+            Some(Action::Respond(response)) => Flow::Respond(response.clone()),
             None => Flow::Respond(LocalResponse::error(
                 StatusCode::NOT_FOUND,
                 "no_route",
@@ -164,4 +235,25 @@ impl Filter for Router {
     fn describe(&self) -> Vec<String> {
         self.routes.iter().map(Route::to_string).collect()
     }
+}
+
+/// The answer of a `respond` route, built once.
+fn direct_response(config: &DirectResponseConfig, route: &str) -> LocalResponse {
+    // Validation keeps the status within 200..=599.
+    let status = StatusCode::from_u16(config.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let error = config.error.clone().unwrap_or_else(|| {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_")
+    });
+    let message = config
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("answered by route `{route}`"));
+    LocalResponse::json(
+        status,
+        &serde_json::json!({ "error": error, "message": message, "route": route }),
+    )
 }

@@ -287,3 +287,49 @@ fn describe_lists_routes_in_order() {
         ]
     );
 }
+
+#[test]
+fn host_names_pick_routes_and_answers_stop_the_search() {
+    let r = router(
+        r#"
+- { name: closed, matches: [{ path: { value: /closed } }], respond: { status: 503 } }
+- { name: api, hostnames: [api.example.com], backend: a }
+- { name: tenants, hostnames: ["*.example.com"], backend: b }
+- { name: rest, backend: c }
+"#,
+    );
+    let with_host = |host: &str, path: &str| {
+        r.select(&req("GET", path, &[("host", host)]))
+            .map(|t| t.route.to_string())
+    };
+    assert_eq!(with_host("api.example.com", "/").as_deref(), Some("api"));
+    assert_eq!(
+        with_host("x.api.example.com", "/").as_deref(),
+        Some("tenants")
+    );
+    assert_eq!(with_host("example.com", "/").as_deref(), Some("rest"));
+    assert_eq!(
+        with_host("api.example.com", "/closed"),
+        None,
+        "answered, not routed"
+    );
+    assert_eq!(
+        r.describe(),
+        vec![
+            "closed: path prefix /closed -> answer 503".to_owned(),
+            "api: host api.example.com and any request -> a".to_owned(),
+            "tenants: host *.example.com and any request -> b".to_owned(),
+            "rest: any request -> c".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_route_sends_or_answers_never_both() {
+    let e = build_err("- { name: r, backend: a, respond: { status: 404 } }");
+    assert_eq!(e.path, "[0]");
+    let e = build_err("- { name: r }");
+    assert_eq!(e.path, "[0]");
+    let e = build_err("- { name: r, hostnames: ['*.*.x'], backend: a }");
+    assert_eq!(e.path, "[0].hostnames[0]");
+}
