@@ -76,5 +76,8 @@ pub fn summary(pipeline: &Pipeline) -> String {
         write_phase(&mut out, Phase::PostRouting, chain.post_routing());
         write_phase(&mut out, Phase::Response, chain.response());
     }
+    if let Some(report) = &pipeline.gateway_api {
+        let _ = write!(out, "{report}");
+    }
     out
 }

@@ -2,6 +2,7 @@
 //! right versioned backend cluster.
 //!
 //! - [`config`]: the YAML config, loaded with the location of every field.
+//! - [`gateway_api`]: Gateway API manifests, translated into the same model.
 //! - [`pipeline`]: the config compiled into filter chains, route tables and backends.
 //! - [`proxy`]: the pingora `ProxyHttp` that runs a listener's chain.
 //! - [`server`]: one proxy service per listener.
@@ -16,6 +17,7 @@ pub mod check;
 pub mod config;
 pub mod drain;
 pub mod explain;
+pub mod gateway_api;
 pub mod lab;
 pub mod metrics;
 pub mod pipeline;

@@ -33,6 +33,10 @@ pub struct Pipeline {
     pub logged_headers: Vec<HeaderName>,
     pub backends: Vec<Arc<Backend>>,
     pub listeners: Vec<Listener>,
+    /// What the Gateway API front-end made of the manifests, when the config has them.
+    pub gateway_api: Option<crate::gateway_api::Report>,
+    /// The files and folders the config was read from: what a reload watches.
+    pub sources: Vec<PathBuf>,
 }
 
 /// One listening address and the chain its requests run through.
@@ -80,6 +84,8 @@ impl Pipeline {
 
         Ok(Pipeline {
             source: loaded.origin.file().to_owned(),
+            gateway_api: loaded.gateway_api.clone(),
+            sources: loaded.origin.sources().map(PathBuf::from).collect(),
             config: config.clone(),
             logged_headers: logged_headers(&config.access_log.headers),
             settings: config.server.clone(),

@@ -1,4 +1,5 @@
-//! Live reload: on SIGHUP, and when the config file's content changes, the config is read,
+//! Live reload: on SIGHUP, and when the content of the config file or of a file it names
+//! changes (a Gateway API manifest, or the listing of a manifest folder), the config is read,
 //! checked and compiled on a thread of its own, then swapped in whole. Requests in flight
 //! finish on the pipeline they started with (each holds its own `Arc`); new requests get the
 //! new one. A config that fails is logged and counted, and the last good one keeps serving.
@@ -9,7 +10,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -26,12 +27,29 @@ const POLL_FILE: Duration = Duration::from_secs(1);
 /// How often the SIGHUP flag is looked at.
 const POLL_SIGNAL: Duration = Duration::from_millis(100);
 
-/// The content's fingerprint: a change of content (not just of mtime, which editors and
-/// ConfigMap updates handle in different ways) triggers a reload.
-fn fingerprint(path: &Path) -> Option<u64> {
-    let bytes = std::fs::read(path).ok()?;
+/// The fingerprint of the config's sources: the content of each file and the names in each
+/// folder. A change of content (not just of mtime, which editors and ConfigMap updates handle
+/// in different ways) triggers a reload. `None` while the config file itself cannot be read
+/// (mid-replace).
+fn fingerprint(sources: &[PathBuf]) -> Option<u64> {
     let mut hasher = DefaultHasher::new();
-    bytes.hash(&mut hasher);
+    for (i, path) in sources.iter().enumerate() {
+        path.hash(&mut hasher);
+        if path.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(path)
+                .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            names.sort();
+            names.hash(&mut hasher);
+            continue;
+        }
+        match std::fs::read(path) {
+            Ok(bytes) => bytes.hash(&mut hasher),
+            Err(_) if i == 0 => return None,
+            // A manifest gone is a change too; loading will say what is wrong.
+            Err(_) => 0u8.hash(&mut hasher),
+        }
+    }
     Some(hasher.finish())
 }
 
@@ -60,6 +78,8 @@ fn incompatible(old: &Pipeline, new: &Pipeline) -> Option<String> {
 
 struct Reloader {
     path: PathBuf,
+    /// The config file and every file and folder it named when last loaded.
+    sources: Vec<PathBuf>,
     shared: Arc<ArcSwap<Pipeline>>,
     metrics: Arc<Metrics>,
     registry: Registry,
@@ -69,7 +89,7 @@ struct Reloader {
 
 impl Reloader {
     fn reload(&mut self, trigger: &str) {
-        self.last_seen = fingerprint(&self.path);
+        self.last_seen = fingerprint(&self.sources);
         let started = Instant::now();
         let result = config::load(&self.path)
             .and_then(|loaded| Pipeline::compile(&loaded, &self.registry, Some(&self.background)))
@@ -83,6 +103,8 @@ impl Reloader {
                 if new.settings.threads != self.shared.load().settings.threads {
                     log::warn!("server.threads changes only on restart");
                 }
+                self.sources = new.sources.clone();
+                self.last_seen = fingerprint(&self.sources);
                 let retiring = self.metrics.retiring();
                 let old = self.shared.swap(Arc::new(new));
                 retiring.retire(&old);
@@ -120,7 +142,7 @@ impl Reloader {
             }
             if Instant::now() >= next_file_check {
                 next_file_check = Instant::now() + POLL_FILE;
-                let now = fingerprint(&self.path);
+                let now = fingerprint(&self.sources);
                 // A file that cannot be read right now (mid-replace) is looked at again later.
                 if now.is_some() && now != self.last_seen {
                     self.reload("file changed");
@@ -139,8 +161,10 @@ pub fn spawn(
 ) -> std::io::Result<()> {
     let hangup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())?;
+    let sources = shared.load().sources.clone();
     let reloader = Reloader {
-        last_seen: fingerprint(&path),
+        last_seen: fingerprint(&sources),
+        sources,
         path,
         shared,
         metrics,

@@ -153,7 +153,7 @@ fn router_is_not_placed_in_a_phase() {
 fn unknown_fields_are_errors() {
     assert_rejected(
         &format!("{VALID}extra: 1\n"),
-        "FILE:19:1: extra: unknown field `extra`, expected one of `server`, `admin`, `access_log`, `backends`, `listeners`",
+        "FILE:19:1: extra: unknown field `extra`, expected one of `server`, `admin`, `access_log`, `backends`, `listeners`, `gateway_api`",
     );
     assert_rejected(
         &VALID.replace("address: 127.0.0.1:18080", "adress: 127.0.0.1:18080"),

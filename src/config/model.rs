@@ -18,8 +18,34 @@ pub struct Config {
     pub admin: AdminSettings,
     #[serde(default)]
     pub access_log: AccessLogSettings,
+    #[serde(default)]
     pub backends: Vec<BackendConfig>,
+    #[serde(default)]
     pub listeners: Vec<ListenerConfig>,
+    /// Gateway API manifests to serve beside (or instead of) `listeners` and `backends`; they
+    /// are translated into listeners, routes, backends and filters of this same model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_api: Option<GatewayApiSettings>,
+}
+
+/// Where the Gateway API manifests are, which of their Gateways to serve, and where their
+/// addresses and Services are on this machine (there is no cluster to ask).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayApiSettings {
+    /// Files or folders of multi-document YAML, relative to the config file. A folder's
+    /// `*.yaml` and `*.yml` files are read in name order (not its subfolders).
+    pub manifests: Vec<PathBuf>,
+    /// Serve the Gateways whose `spec.gatewayClassName` is this.
+    pub gateway_class: String,
+    /// Gateway `namespace/name` -> the IP its listeners bind, on the manifest's own ports.
+    /// Without an entry: the first IP of `spec.addresses`, else 0.0.0.0.
+    #[serde(default)]
+    pub gateway_addresses: std::collections::BTreeMap<String, std::net::IpAddr>,
+    /// Service backendRef `namespace/name:port` -> `host:port`. A Service without an entry
+    /// does not resolve.
+    #[serde(default)]
+    pub services: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -148,6 +174,28 @@ pub struct BackendConfig {
     /// a backend has seen.
     #[serde(default = "default_connect_retries")]
     pub connect_retries: u32,
+}
+
+impl BackendConfig {
+    /// A backend at one `host` and `port`, every other setting at its default.
+    pub fn single(name: String, host: String, port: u16) -> Self {
+        BackendConfig {
+            name,
+            endpoint: StaticEndpoint {
+                host: Some(host),
+                port: Some(port),
+                hosts: Vec::new(),
+            },
+            tls: None,
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_read_timeout(),
+            write_timeout: default_write_timeout(),
+            idle_timeout: default_idle_timeout(),
+            health_check: None,
+            outlier_detection: OutlierDetectionConfig::default(),
+            connect_retries: default_connect_retries(),
+        }
+    }
 }
 
 fn default_connect_retries() -> u32 {

@@ -38,9 +38,18 @@ impl SourceMap {
         if parser.load(&mut builder, false).is_err() {
             return SourceMap::default();
         }
-        SourceMap {
-            nodes: builder.nodes,
+        builder.documents.into_iter().next().unwrap_or_default()
+    }
+
+    /// Indexes each document of a multi-document stream (`---` between them), in order. A
+    /// stream the parser rejects yields no map: serde reports that error itself.
+    pub fn index_documents(text: &str) -> Vec<SourceMap> {
+        let mut builder = Builder::default();
+        let mut parser = Parser::new_from_str(text);
+        if parser.load(&mut builder, true).is_err() {
+            return Vec::new();
         }
+        builder.documents
     }
 
     /// The location of `path`, or of its nearest ancestor present in the file (a missing field
@@ -95,6 +104,8 @@ enum Frame {
 struct Builder {
     stack: Vec<Frame>,
     nodes: HashMap<String, Location>,
+    /// The documents finished so far, when a stream has several.
+    documents: Vec<SourceMap>,
 }
 
 fn location(mark: Marker) -> Location {
@@ -172,6 +183,11 @@ impl MarkedEventReceiver for Builder {
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
             }
+            Event::DocumentEnd => {
+                self.stack.clear();
+                let nodes = std::mem::take(&mut self.nodes);
+                self.documents.push(SourceMap { nodes });
+            }
             _ => {}
         }
     }
@@ -211,6 +227,16 @@ listeners:
             map.locate("listeners[0].routes[1].matches[0]"),
             map.locate("listeners[0].routes[1]")
         );
+    }
+
+    #[test]
+    fn indexes_each_document_of_a_stream() {
+        let maps = SourceMap::index_documents("a: 1\n---\nkind: X\nspec:\n  b: 2\n---\nc: 3\n");
+        assert_eq!(maps.len(), 3);
+        let at = |line, column| Some(Location { line, column });
+        assert_eq!(maps[0].locate("a"), at(1, 1));
+        assert_eq!(maps[1].locate("spec.b"), at(5, 3));
+        assert_eq!(maps[2].locate("c"), at(7, 1));
     }
 
     #[test]

@@ -123,8 +123,26 @@ impl Gateway {
     /// Writes `yaml` (given a free admin address) to a config file and runs the gateway on it,
     /// waiting for `addr`.
     pub fn start(yaml: &str, addr: SocketAddr, extra_args: &[&str]) -> Gateway {
+        Gateway::start_with_files(yaml, &[], addr, extra_args)
+    }
+
+    /// [`start`](Gateway::start), with `files` (path relative to the config's folder, and
+    /// content) written beside the config first: Gateway API manifests, keys.
+    pub fn start_with_files(
+        yaml: &str,
+        files: &[(&str, &str)],
+        addr: SocketAddr,
+        extra_args: &[&str],
+    ) -> Gateway {
         let (yaml, admin) = with_free_admin(yaml);
         let dir = tempfile::tempdir().expect("temp dir");
+        for (path, content) in files {
+            let path = dir.path().join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("create folder");
+            }
+            std::fs::write(path, content).expect("write file");
+        }
         let config = dir.path().join("gateway.yaml");
         std::fs::write(&config, &yaml).expect("write config");
         let mut args = vec!["run", "--config", config.to_str().expect("utf-8 path")];

@@ -1,0 +1,330 @@
+//! The Gateway API kinds this front-end reads (`gateway.networking.k8s.io/v1`): `Gateway` and
+//! `HTTPRoute`, with every field the specification defines, so that a manifest written for a
+//! cluster loads as it is. A field the specification defines but Switchyard does not
+//! implement is read and then reported (the route or listener is not accepted, reason
+//! `UnsupportedValue`); a field it does not define is an error at its line.
+
+use serde::Deserialize;
+
+/// Any value: for fields that are read only to be reported as unsupported.
+pub type Unsupported = Option<serde_yaml::Value>;
+
+/// The names of the `Unsupported` fields that are present: `present!(self, a => "a", ...)`.
+macro_rules! present {
+    ($self:ident, $($field:ident => $name:literal),* $(,)?) => {
+        [$($self.$field.as_ref().map(|_| $name)),*]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<&'static str>>()
+    };
+}
+pub(super) use present;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySpec {
+    pub gateway_class_name: String,
+    pub listeners: Vec<Listener>,
+    #[serde(default)]
+    pub addresses: Vec<GatewayAddress>,
+    /// Labels and parameters for infrastructure a controller would provision; there is none
+    /// to provision here, so it is read and left alone.
+    #[serde(default, rename = "infrastructure")]
+    pub _infrastructure: Unsupported,
+    #[serde(default)]
+    pub backend_tls: Unsupported,
+    #[serde(default)]
+    pub allowed_listeners: Unsupported,
+    #[serde(default)]
+    pub tls: Unsupported,
+    #[serde(default)]
+    pub default_scope: Unsupported,
+}
+
+impl GatewaySpec {
+    /// Fields set that this front-end does not implement; the Gateway is then not served.
+    /// (`infrastructure` is not among them: it describes infrastructure a controller would
+    /// provision, and there is none to provision here.)
+    pub fn unsupported(&self) -> Vec<&'static str> {
+        present!(self,
+            backend_tls => "backendTLS",
+            allowed_listeners => "allowedListeners",
+            tls => "tls",
+            default_scope => "defaultScope",
+        )
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayAddress {
+    /// `IPAddress` (default), `Hostname`, or an implementation-specific type.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Listener {
+    pub name: String,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    pub port: u16,
+    /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP`, or a domain-prefixed protocol.
+    pub protocol: String,
+    #[serde(default)]
+    pub tls: Unsupported,
+    #[serde(default)]
+    pub allowed_routes: Option<AllowedRoutes>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedRoutes {
+    #[serde(default)]
+    pub namespaces: Option<RouteNamespaces>,
+    #[serde(default)]
+    pub kinds: Vec<RouteGroupKind>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteNamespaces {
+    /// `All`, `Same` (default) or `Selector`.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub selector: Option<LabelSelector>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteGroupKind {
+    #[serde(default)]
+    pub group: Option<String>,
+    pub kind: String,
+}
+
+/// A Kubernetes label selector: every `matchLabels` pair and every expression must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    #[serde(default)]
+    pub match_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    pub key: String,
+    /// `In`, `NotIn`, `Exists`, `DoesNotExist`.
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Whether `labels` satisfy the selector; an unknown operator matches nothing.
+    pub fn matches(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.match_expressions.iter().all(|e| {
+                let value = labels.get(&e.key);
+                match e.operator.as_str() {
+                    "In" => value.is_some_and(|v| e.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteSpec {
+    #[serde(default)]
+    pub parent_refs: Vec<ParentReference>,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    #[serde(default = "default_rules")]
+    pub rules: Vec<HttpRouteRule>,
+    #[serde(default)]
+    pub use_default_gateways: Unsupported,
+}
+
+impl HttpRouteSpec {
+    /// Route-level fields set that this front-end does not implement; the route is then not
+    /// served.
+    pub fn unsupported(&self) -> Vec<&'static str> {
+        present!(self, use_default_gateways => "useDefaultGateways")
+    }
+}
+
+/// A route without rules has one rule, matching every request and sending it nowhere.
+fn default_rules() -> Vec<HttpRouteRule> {
+    vec![HttpRouteRule::default()]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ParentReference {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub section_name: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteRule {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Absent: one match of `PathPrefix /`.
+    #[serde(default)]
+    pub matches: Option<Vec<HttpRouteMatch>>,
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+    #[serde(default)]
+    pub backend_refs: Vec<HttpBackendRef>,
+    #[serde(default)]
+    pub timeouts: Unsupported,
+    #[serde(default)]
+    pub retry: Unsupported,
+    #[serde(default)]
+    pub session_persistence: Unsupported,
+}
+
+impl HttpRouteRule {
+    /// Fields set in the rule (or its filters and backendRefs) that this front-end does not
+    /// implement yet; the rule then answers 500.
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut names: Vec<String> = present!(self,
+            timeouts => "timeouts",
+            retry => "retry",
+            session_persistence => "sessionPersistence",
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        names.extend(
+            self.filters
+                .iter()
+                .map(|f| format!("filter {}", f.describe())),
+        );
+        for b in &self.backend_refs {
+            names.extend(
+                b.filters
+                    .iter()
+                    .map(|f| format!("backendRef filter {}", f.describe())),
+            );
+        }
+        names
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteMatch {
+    #[serde(default)]
+    pub path: Option<HttpPathMatch>,
+    #[serde(default)]
+    pub headers: Vec<HttpValueMatch>,
+    #[serde(default)]
+    pub query_params: Vec<HttpValueMatch>,
+    #[serde(default)]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpPathMatch {
+    /// `Exact`, `PathPrefix` (default) or `RegularExpression`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Default `/`.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// A header or query parameter match.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpValueMatch {
+    /// `Exact` (default) or `RegularExpression`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteFilter {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub request_header_modifier: Unsupported,
+    #[serde(default)]
+    pub response_header_modifier: Unsupported,
+    #[serde(default)]
+    pub request_mirror: Unsupported,
+    #[serde(default)]
+    pub request_redirect: Unsupported,
+    #[serde(default)]
+    pub url_rewrite: Unsupported,
+    #[serde(default)]
+    pub cors: Unsupported,
+    #[serde(default)]
+    pub external_auth: Unsupported,
+    #[serde(default)]
+    pub extension_ref: Unsupported,
+}
+
+impl HttpRouteFilter {
+    /// The filter's type, and which of its configurations are given.
+    pub fn describe(&self) -> String {
+        let given = present!(self,
+            request_header_modifier => "requestHeaderModifier",
+            response_header_modifier => "responseHeaderModifier",
+            request_mirror => "requestMirror",
+            request_redirect => "requestRedirect",
+            url_rewrite => "urlRewrite",
+            cors => "cors",
+            external_auth => "externalAuth",
+            extension_ref => "extensionRef",
+        );
+        format!("{} ({})", self.kind, given.join(", "))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpBackendRef {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Default 1; 0 gets no traffic.
+    #[serde(default)]
+    pub weight: Option<u32>,
+    #[serde(default)]
+    pub filters: Vec<HttpRouteFilter>,
+}

@@ -1,0 +1,1057 @@
+//! Gateway API resources into the native model: each served Gateway's listeners become one
+//! native listener per port, every HTTPRoute match attached to them becomes a native route in
+//! the order the specification gives them, backends and policies become native backends and
+//! filters. Every part written is mounted on the document it came from, so a later error
+//! points into the manifest.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use switchyard_filters::router::{
+    DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
+    QueryParamMatchConfig, RouteConfig, ValueMatchType,
+};
+
+use super::agentgateway::{self, ObjectRef};
+use super::hostnames;
+use super::manifests::Document;
+use super::precedence::{HostRank, Precedence};
+use super::resources::{
+    GatewaySpec, HttpBackendRef, HttpRouteMatch, HttpRouteRule, HttpRouteSpec, ParentReference,
+};
+use super::status::{Condition, GatewayStatus, ListenerStatus, ParentStatus, Report, RouteStatus};
+use crate::config::{
+    BackendConfig, BackendTls, ConfigError, FilterEntry, GatewayApiSettings, ListenerConfig,
+    ListenerLimits, Mount, PhaseFilters,
+};
+
+const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+const AGENTGATEWAY_GROUP: &str = "agentgateway.dev";
+
+/// The resources of the manifests, by kind.
+pub struct Resources<'d> {
+    pub gateways: Vec<(&'d Document, GatewaySpec)>,
+    pub routes: Vec<(&'d Document, HttpRouteSpec)>,
+    /// `namespace/name` -> the backend.
+    pub backends: BTreeMap<String, (&'d Document, agentgateway::BackendSpec)>,
+    pub policies: Vec<(&'d Document, agentgateway::PolicySpec)>,
+    /// Namespace name -> its labels.
+    pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    pub ignored: Vec<String>,
+}
+
+/// One HTTP listener of a served Gateway, as it takes routes.
+struct GatewayListener {
+    name: String,
+    port: u16,
+    hostname: Option<String>,
+    /// Namespaces it takes routes from: `None` for all.
+    allowed: Allowed,
+    /// The listener serves (HTTP, no conflict); else why not, for its status.
+    problem: Option<Condition>,
+    attached: usize,
+}
+
+enum Allowed {
+    All,
+    Same,
+    Selector(super::resources::LabelSelector),
+    /// A kind list without HTTPRoute, or a `from` value this front-end does not know.
+    None(String),
+}
+
+struct ServedGateway<'d> {
+    doc: &'d Document,
+    address: IpAddr,
+    listeners: Vec<GatewayListener>,
+}
+
+/// A route entry on its way into a native listener's list.
+struct Entry {
+    gateway: usize,
+    listener: usize,
+    order: Precedence,
+    route: RouteConfig,
+    /// Where it came from: the route's document, its rule and match.
+    doc_index: usize,
+    rule: usize,
+    r#match: Option<usize>,
+}
+
+/// What the front-end adds to the model.
+pub struct Translation {
+    pub listeners: Vec<ListenerConfig>,
+    pub backends: Vec<BackendConfig>,
+    /// Mounts with model paths relative to the listeners and backends added: `listeners[0]`
+    /// is the first listener added.
+    pub mounts: Vec<Mount>,
+    pub report: Report,
+}
+
+pub fn translate(
+    settings: &GatewayApiSettings,
+    resources: &Resources<'_>,
+) -> Result<Translation, ConfigError> {
+    let mut t = Translator {
+        settings,
+        resources,
+        out: Translation {
+            listeners: Vec::new(),
+            backends: Vec::new(),
+            mounts: Vec::new(),
+            report: Report {
+                ignored: resources.ignored.clone(),
+                ..Report::default()
+            },
+        },
+        backend_names: BTreeMap::new(),
+    };
+    let mut gateways = t.served_gateways()?;
+    let entries = t.attach_routes(&mut gateways)?;
+    t.write_listeners(&gateways, entries)?;
+    t.report_gateways(&gateways);
+    Ok(t.out)
+}
+
+struct Translator<'a, 'd> {
+    settings: &'a GatewayApiSettings,
+    resources: &'a Resources<'d>,
+    out: Translation,
+    /// Backends added, by model name.
+    backend_names: BTreeMap<String, usize>,
+}
+
+impl<'d> Translator<'_, 'd> {
+    /// The Gateways of the configured class, with where they bind.
+    fn served_gateways(&mut self) -> Result<Vec<ServedGateway<'d>>, ConfigError> {
+        let mut served = Vec::new();
+        for (doc, spec) in &self.resources.gateways {
+            if spec.gateway_class_name != self.settings.gateway_class {
+                self.out.report.ignored.push(format!(
+                    "Gateway {}: class `{}` is not `{}`",
+                    doc.key(),
+                    spec.gateway_class_name,
+                    self.settings.gateway_class
+                ));
+                continue;
+            }
+            let unsupported = spec.unsupported();
+            if !unsupported.is_empty() {
+                self.out.report.gateways.push(GatewayStatus {
+                    name: doc.key(),
+                    address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    conditions: vec![Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        format!(
+                            "{} not implemented yet; the Gateway is not served",
+                            unsupported.join(", ")
+                        ),
+                    )],
+                    listeners: Vec::new(),
+                });
+                continue;
+            }
+            let address = match self.settings.gateway_addresses.get(&doc.key()) {
+                Some(ip) => *ip,
+                None => first_ip(spec, doc)?,
+            };
+            let mut listeners: Vec<GatewayListener> = Vec::with_capacity(spec.listeners.len());
+            for (i, l) in spec.listeners.iter().enumerate() {
+                let at = format!("spec.listeners[{i}]");
+                if let Some(h) = &l.hostname {
+                    check_hostname(h)
+                        .map_err(|why| doc.error_at(&format!("{at}.hostname"), why))?;
+                }
+                let hostname = l.hostname.as_ref().map(|h| h.to_ascii_lowercase());
+                let mut problem = None;
+                if l.protocol != "HTTP" {
+                    problem = Some(Condition::no(
+                        "Accepted",
+                        "UnsupportedProtocol",
+                        format!("protocol {} is not served yet; HTTP is", l.protocol),
+                    ));
+                } else if l.tls.is_some() {
+                    problem = Some(Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        "`tls` on an HTTP listener",
+                    ));
+                } else if let Some(other) = listeners
+                    .iter()
+                    .find(|o| o.port == l.port && o.hostname == hostname && o.problem.is_none())
+                {
+                    problem = Some(Condition::no(
+                        "Conflicted",
+                        "HostnameConflict",
+                        format!("listener {} has the same port and hostname", other.name),
+                    ));
+                }
+                listeners.push(GatewayListener {
+                    name: l.name.clone(),
+                    port: l.port,
+                    hostname,
+                    allowed: allowed_routes(l.allowed_routes.as_ref()),
+                    problem,
+                    attached: 0,
+                });
+            }
+            served.push(ServedGateway {
+                doc,
+                address,
+                listeners,
+            });
+        }
+        Ok(served)
+    }
+
+    /// Attaches every HTTPRoute to the listeners it may use, and turns its rules into entries.
+    fn attach_routes(
+        &mut self,
+        gateways: &mut [ServedGateway<'d>],
+    ) -> Result<Vec<Entry>, ConfigError> {
+        let mut entries = Vec::new();
+        for (doc_index, (doc, spec)) in self.resources.routes.iter().enumerate() {
+            for h in &spec.hostnames {
+                let at = spec.hostnames.iter().position(|x| x == h).unwrap_or(0);
+                check_hostname(h)
+                    .map_err(|why| doc.error_at(&format!("spec.hostnames[{at}]"), why))?;
+            }
+            let mut status = RouteStatus {
+                name: doc.key(),
+                parents: Vec::new(),
+            };
+            let created = doc
+                .head
+                .metadata
+                .creation_timestamp
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+            let unsupported = spec.unsupported();
+            // A listener two parentRefs both reach takes the route once.
+            let mut taken: Vec<(usize, usize)> = Vec::new();
+            for parent in &spec.parent_refs {
+                let Some(g) = find_gateway(gateways, doc, parent) else {
+                    // Not a Gateway this configuration serves: another controller's business.
+                    continue;
+                };
+                let mut conditions = Vec::new();
+                if !unsupported.is_empty() {
+                    conditions.push(Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        format!(
+                            "{} not implemented yet; the route is not served",
+                            unsupported.join(", ")
+                        ),
+                    ));
+                    status.parents.push(ParentStatus {
+                        parent: parent_label(parent, doc),
+                        conditions,
+                    });
+                    continue;
+                }
+                let attachments = attach(
+                    &mut gateways[g],
+                    doc,
+                    parent,
+                    spec,
+                    &self.resources.namespaces,
+                );
+                let accepted = match attachments {
+                    Ok(list) => list
+                        .into_iter()
+                        .filter(|(l, _)| {
+                            let fresh = !taken.contains(&(g, *l));
+                            taken.push((g, *l));
+                            fresh
+                        })
+                        .collect::<Vec<_>>(),
+                    Err(refused) => {
+                        conditions.push(refused);
+                        status.parents.push(ParentStatus {
+                            parent: parent_label(parent, doc),
+                            conditions,
+                        });
+                        continue;
+                    }
+                };
+                let mut problems = Vec::new();
+                let mut unresolved = Vec::new();
+                for (r, rule) in spec.rules.iter().enumerate() {
+                    let action = self.rule_action(doc, r, rule, &mut problems, &mut unresolved)?;
+                    let matches = rule_matches(rule);
+                    for (listener, hosts) in &accepted {
+                        let hosts: Vec<Option<String>> = if hosts.is_empty() {
+                            vec![None]
+                        } else {
+                            hosts.iter().cloned().map(Some).collect()
+                        };
+                        for host in &hosts {
+                            for (m, native) in matches.iter().enumerate() {
+                                let route = RouteConfig {
+                                    name: entry_name(
+                                        doc,
+                                        rule,
+                                        (r, m),
+                                        &gateways[g].listeners[*listener].name,
+                                        host.as_deref(),
+                                    ),
+                                    hostnames: host.iter().cloned().collect(),
+                                    matches: vec![native.clone()],
+                                    backend: action.backend.clone(),
+                                    respond: action.respond.clone(),
+                                    max_request_body_bytes: None,
+                                };
+                                entries.push(Entry {
+                                    gateway: g,
+                                    listener: *listener,
+                                    order: Precedence::new(
+                                        HostRank::of(host.as_deref()),
+                                        native,
+                                        created,
+                                        doc.key(),
+                                        r,
+                                        m,
+                                    ),
+                                    route,
+                                    doc_index,
+                                    rule: r,
+                                    r#match: rule.matches.as_ref().map(|_| m),
+                                });
+                            }
+                        }
+                    }
+                }
+                for (listener, _) in &accepted {
+                    gateways[g].listeners[*listener].attached += 1;
+                }
+                conditions.push(match problems.first() {
+                    None => Condition::yes("Accepted", "Accepted"),
+                    Some(p) => Condition::no("Accepted", "UnsupportedValue", p.clone()),
+                });
+                conditions.push(match unresolved.first() {
+                    None => Condition::yes("ResolvedRefs", "ResolvedRefs"),
+                    Some((reason, message)) => {
+                        Condition::no("ResolvedRefs", reason, message.clone())
+                    }
+                });
+                status.parents.push(ParentStatus {
+                    parent: parent_label(parent, doc),
+                    conditions,
+                });
+            }
+            self.out.report.routes.push(status);
+        }
+        Ok(entries)
+    }
+
+    /// What a rule does with its requests: its one backend, or a 500 when it has none that
+    /// resolves or uses what is not implemented yet.
+    fn rule_action(
+        &mut self,
+        doc: &Document,
+        r: usize,
+        rule: &HttpRouteRule,
+        problems: &mut Vec<String>,
+        unresolved: &mut Vec<(&'static str, String)>,
+    ) -> Result<Action, ConfigError> {
+        let unsupported = rule.unsupported();
+        if !unsupported.is_empty() {
+            let what = unsupported.join(", ");
+            problems.push(format!(
+                "rule {r}: {what}: not implemented yet; the rule answers 500"
+            ));
+            return Ok(Action::error(
+                "not_implemented",
+                format!("this rule uses {what}, which the gateway does not implement yet"),
+            ));
+        }
+        let live: Vec<&HttpBackendRef> = rule
+            .backend_refs
+            .iter()
+            .filter(|b| b.weight != Some(0))
+            .collect();
+        match live.as_slice() {
+            [] => Ok(Action::error(
+                "no_backend",
+                "this rule sends to no backend".to_owned(),
+            )),
+            [only] => match self.resolve_ref(doc, only) {
+                Ok(backend) => Ok(Action {
+                    backend: Some(backend),
+                    respond: None,
+                }),
+                Err((reason, message)) => {
+                    unresolved.push((reason, format!("rule {r}: {message}")));
+                    Ok(Action::error("backend_not_found", message))
+                }
+            },
+            _ => {
+                problems.push(format!(
+                    "rule {r}: several weighted backendRefs are not implemented yet; the rule answers 500"
+                ));
+                Ok(Action::error(
+                    "not_implemented",
+                    "this rule splits traffic by weight, which the gateway does not implement yet"
+                        .to_owned(),
+                ))
+            }
+        }
+    }
+
+    /// The model backend a backendRef of `doc` names, added on first use.
+    fn resolve_ref(
+        &mut self,
+        doc: &Document,
+        r: &HttpBackendRef,
+    ) -> Result<String, (&'static str, String)> {
+        self.resolve(
+            doc,
+            &ObjectRef {
+                group: r.group.clone(),
+                kind: r.kind.clone(),
+                name: r.name.clone(),
+                namespace: r.namespace.clone(),
+                port: r.port,
+            },
+        )
+    }
+
+    fn resolve(&mut self, doc: &Document, r: &ObjectRef) -> Result<String, (&'static str, String)> {
+        let group = r.group.as_deref().unwrap_or("");
+        let kind = r.kind.as_deref().unwrap_or("Service");
+        let namespace = r.namespace.as_deref().unwrap_or(doc.namespace());
+        if namespace != doc.namespace() {
+            return Err((
+                "RefNotPermitted",
+                format!(
+                    "{kind} {namespace}/{} is in another namespace, and no ReferenceGrant is read yet",
+                    r.name
+                ),
+            ));
+        }
+        match (group, kind) {
+            ("", "Service") => {
+                let Some(port) = r.port else {
+                    return Err((
+                        "BackendNotFound",
+                        format!("Service {namespace}/{} needs a port", r.name),
+                    ));
+                };
+                let key = format!("{namespace}/{}:{port}", r.name);
+                let Some(target) = self.settings.services.get(&key) else {
+                    return Err((
+                        "BackendNotFound",
+                        format!("Service {key} has no entry in gateway_api.services"),
+                    ));
+                };
+                let (host, port) = split_host_port(target).ok_or_else(|| {
+                    (
+                        "BackendNotFound",
+                        format!("gateway_api.services `{key}`: `{target}` is not host:port"),
+                    )
+                })?;
+                Ok(self.add_backend(
+                    key.clone(),
+                    || BackendConfig::single(key.clone(), host, port),
+                    None,
+                ))
+            }
+            (AGENTGATEWAY_GROUP, "AgentgatewayBackend") => {
+                let key = format!("{namespace}/{}", r.name);
+                let Some((backend_doc, spec)) = self.resources.backends.get(&key) else {
+                    return Err((
+                        "BackendNotFound",
+                        format!("AgentgatewayBackend {key} is not in the manifests"),
+                    ));
+                };
+                let unsupported = spec.unsupported();
+                if !unsupported.is_empty() {
+                    return Err((
+                        "UnsupportedValue",
+                        format!(
+                            "AgentgatewayBackend {key} uses {}, not implemented yet",
+                            unsupported.join(", ")
+                        ),
+                    ));
+                }
+                let Some(target) = &spec.static_ else {
+                    return Err((
+                        "UnsupportedValue",
+                        format!("AgentgatewayBackend {key} has no `static` target"),
+                    ));
+                };
+                let tls = spec
+                    .policies
+                    .as_ref()
+                    .and_then(|p| p.tls.as_ref())
+                    .map(|t| BackendTls {
+                        sni: t.sni.clone(),
+                        ca_file: None,
+                        client_cert: None,
+                        client_key: None,
+                    });
+                Ok(self.add_backend(
+                    key.clone(),
+                    || {
+                        let mut b =
+                            BackendConfig::single(key.clone(), target.host.clone(), target.port);
+                        b.tls = tls;
+                        b
+                    },
+                    Some(backend_doc),
+                ))
+            }
+            _ => Err((
+                "InvalidKind",
+                format!("{kind} of group `{group}` is not a backend kind served here"),
+            )),
+        }
+    }
+
+    /// Adds a backend once; returns its model name.
+    fn add_backend(
+        &mut self,
+        name: String,
+        make: impl FnOnce() -> BackendConfig,
+        document: Option<&Document>,
+    ) -> String {
+        if !self.backend_names.contains_key(&name) {
+            let index = self.out.backends.len();
+            self.out.backends.push(make());
+            self.backend_names.insert(name.clone(), index);
+            if let Some(doc) = document {
+                for (model, at) in [("", "spec"), (".static", "spec.static")] {
+                    self.out.mounts.push(Mount {
+                        model: format!("backends[{index}]{model}"),
+                        file: doc.file.clone(),
+                        map: doc.map.clone(),
+                        at: at.into(),
+                        label: doc.label().into(),
+                    });
+                }
+            }
+        }
+        name
+    }
+
+    /// One native listener per port of each served Gateway, its routes in order.
+    fn write_listeners(
+        &mut self,
+        gateways: &[ServedGateway<'d>],
+        mut entries: Vec<Entry>,
+    ) -> Result<(), ConfigError> {
+        for (g, gateway) in gateways.iter().enumerate() {
+            let mut ports: Vec<u16> = gateway
+                .listeners
+                .iter()
+                .filter(|l| l.problem.is_none())
+                .map(|l| l.port)
+                .collect();
+            ports.sort_unstable();
+            ports.dedup();
+            for port in ports {
+                let index = self.out.listeners.len();
+                let mut members: Vec<usize> = (0..gateway.listeners.len())
+                    .filter(|&i| {
+                        gateway.listeners[i].port == port && gateway.listeners[i].problem.is_none()
+                    })
+                    .collect();
+                // The most specific host name first: a request belongs to the most specific
+                // listener that matches it.
+                members.sort_by_key(|&i| HostRank::of(gateway.listeners[i].hostname.as_deref()));
+                let mut routes = Vec::new();
+                for &member in &members {
+                    let mut mine: Vec<Entry> = Vec::new();
+                    let mut rest = Vec::with_capacity(entries.len());
+                    for e in entries.drain(..) {
+                        if e.gateway == g && e.listener == member {
+                            mine.push(e);
+                        } else {
+                            rest.push(e);
+                        }
+                    }
+                    entries = rest;
+                    mine.sort_by(|a, b| a.order.cmp(&b.order));
+                    for e in mine {
+                        let k = routes.len();
+                        let (doc, _) = &self.resources.routes[e.doc_index];
+                        self.out.mounts.push(Mount {
+                            model: format!("listeners[{index}].routes[{k}]"),
+                            file: doc.file.clone(),
+                            map: doc.map.clone(),
+                            at: format!("spec.rules[{}]", e.rule),
+                            label: doc.label().into(),
+                        });
+                        if let Some(m) = e.r#match {
+                            self.out.mounts.push(Mount {
+                                model: format!("listeners[{index}].routes[{k}].matches[0]"),
+                                file: doc.file.clone(),
+                                map: doc.map.clone(),
+                                at: format!("spec.rules[{}].matches[{m}]", e.rule),
+                                label: doc.label().into(),
+                            });
+                        }
+                        routes.push(e.route);
+                    }
+                    // Listener isolation: what this listener's host name covers ends here,
+                    // matched or not, before a less specific listener could take it.
+                    let l = &gateway.listeners[member];
+                    if let Some(host) = &l.hostname {
+                        routes.push(RouteConfig {
+                            name: format!("{}/{}/no-route", gateway.doc.key(), l.name),
+                            hostnames: vec![host.clone()],
+                            matches: Vec::new(),
+                            backend: None,
+                            respond: Some(DirectResponseConfig {
+                                status: 404,
+                                error: Some("no_route".into()),
+                                message: Some("no route matches this request".into()),
+                            }),
+                            max_request_body_bytes: None,
+                        });
+                    }
+                }
+                let filters = self.policy_filters(gateway, &members, index)?;
+                let first = members.first().copied().unwrap_or(0);
+                self.out.mounts.push(Mount {
+                    model: format!("listeners[{index}]"),
+                    file: gateway.doc.file.clone(),
+                    map: gateway.doc.map.clone(),
+                    at: format!("spec.listeners[{first}]"),
+                    label: gateway.doc.label().into(),
+                });
+                self.out.listeners.push(ListenerConfig {
+                    name: format!("{}:{port}", gateway.doc.key()),
+                    address: SocketAddr::new(gateway.address, port),
+                    filters,
+                    limits: ListenerLimits::default(),
+                    routes,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The filters the policies targeting this Gateway (or one of `members`, by section)
+    /// put on the native listener at `index`.
+    fn policy_filters(
+        &mut self,
+        gateway: &ServedGateway<'d>,
+        members: &[usize],
+        index: usize,
+    ) -> Result<PhaseFilters, ConfigError> {
+        let mut filters = PhaseFilters::default();
+        for (doc, spec) in &self.resources.policies {
+            if let Some(first) = spec.unsupported().first() {
+                return Err(doc.error_at(
+                    &format!("spec.{}", first.replace("[]", "[0]").replace(".*.", ".request.")),
+                    format!("`{first}` is not implemented yet, and a policy is applied whole or not at all"),
+                ));
+            }
+            let targets_this = spec.target_refs.iter().any(|t| {
+                t.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+                    && t.kind == "Gateway"
+                    && format!("{}/{}", doc.namespace(), t.name) == gateway.doc.key()
+                    && match &t.section_name {
+                        None => true,
+                        // A policy on one listener applies only when that listener has its
+                        // port to itself.
+                        Some(section) => {
+                            members.len() == 1 && gateway.listeners[members[0]].name == *section
+                        }
+                    }
+            });
+            let Some(traffic) = spec.traffic.as_ref().filter(|_| targets_this) else {
+                continue;
+            };
+            let phase = traffic.phase.as_deref().unwrap_or("PostRouting");
+            let list = match phase {
+                "PreRouting" => &mut filters.pre_routing,
+                "PostRouting" => &mut filters.post_routing,
+                other => {
+                    return Err(doc.error_at(
+                        "spec.traffic.phase",
+                        format!("unknown phase `{other}` (phases: PreRouting, PostRouting)"),
+                    ))
+                }
+            };
+            let phase_name = if phase == "PreRouting" {
+                "pre_routing"
+            } else {
+                "post_routing"
+            };
+            if let Some(jwt) = &traffic.jwt_authentication {
+                let mut unresolved = None;
+                let config = jwt
+                    .to_native(|r| match self.resolve(doc, r) {
+                        Ok(name) => Some(name),
+                        Err((_, why)) => {
+                            unresolved = Some(why);
+                            None
+                        }
+                    })
+                    .map_err(|why| {
+                        doc.error_at(
+                            "spec.traffic.jwtAuthentication",
+                            unresolved.clone().unwrap_or(why),
+                        )
+                    })?;
+                self.out.mounts.push(Mount {
+                    model: format!("listeners[{index}].filters.{phase_name}[{}]", list.len()),
+                    file: doc.file.clone(),
+                    map: doc.map.clone(),
+                    at: "spec.traffic.jwtAuthentication".into(),
+                    label: doc.label().into(),
+                });
+                list.push(FilterEntry {
+                    name: "jwt_authn".into(),
+                    config,
+                });
+            }
+            if let Some(t) = traffic
+                .transformation
+                .as_ref()
+                .and_then(|t| t.request.as_ref())
+            {
+                let mut config = serde_yaml::Mapping::new();
+                config.insert("request".into(), t.to_native());
+                self.out.mounts.push(Mount {
+                    model: format!(
+                        "listeners[{index}].filters.{phase_name}[{}].config.request",
+                        list.len()
+                    ),
+                    file: doc.file.clone(),
+                    map: doc.map.clone(),
+                    at: "spec.traffic.transformation.request".into(),
+                    label: doc.label().into(),
+                });
+                list.push(FilterEntry {
+                    name: "transformation".into(),
+                    config: serde_yaml::Value::Mapping(config),
+                });
+            }
+            if let Some(t) = traffic
+                .transformation
+                .as_ref()
+                .and_then(|t| t.response.as_ref())
+            {
+                let mut config = serde_yaml::Mapping::new();
+                config.insert("response".into(), t.to_native());
+                self.out.mounts.push(Mount {
+                    model: format!(
+                        "listeners[{index}].filters.response[{}].config.response",
+                        filters.response.len()
+                    ),
+                    file: doc.file.clone(),
+                    map: doc.map.clone(),
+                    at: "spec.traffic.transformation.response".into(),
+                    label: doc.label().into(),
+                });
+                filters.response.push(FilterEntry {
+                    name: "transformation".into(),
+                    config: serde_yaml::Value::Mapping(config),
+                });
+            }
+            self.out.report.policies.push(format!(
+                "{} applies to Gateway {} port {} ({phase})",
+                doc.label(),
+                gateway.doc.key(),
+                gateway.listeners[members[0]].port
+            ));
+        }
+        Ok(filters)
+    }
+
+    fn report_gateways(&mut self, gateways: &[ServedGateway<'d>]) {
+        for gateway in gateways {
+            let listeners = gateway
+                .listeners
+                .iter()
+                .map(|l| ListenerStatus {
+                    name: l.name.clone(),
+                    port: l.port,
+                    hostname: l.hostname.clone(),
+                    attached_routes: l.attached,
+                    conditions: match &l.problem {
+                        Some(problem) => vec![problem.clone()],
+                        None => vec![
+                            Condition::yes("Accepted", "Accepted"),
+                            Condition::yes("Programmed", "Programmed"),
+                        ],
+                    },
+                })
+                .collect();
+            self.out.report.gateways.push(GatewayStatus {
+                name: gateway.doc.key(),
+                address: gateway.address,
+                conditions: vec![
+                    Condition::yes("Accepted", "Accepted"),
+                    Condition::yes("Programmed", "Programmed"),
+                ],
+                listeners,
+            });
+        }
+    }
+}
+
+/// A rule's native action: a backend, or an answer.
+struct Action {
+    backend: Option<String>,
+    respond: Option<DirectResponseConfig>,
+}
+
+impl Action {
+    /// A 500 saying why, as the specification asks of rules that cannot send anywhere.
+    fn error(code: &str, message: String) -> Self {
+        Action {
+            backend: None,
+            respond: Some(DirectResponseConfig {
+                status: 500,
+                error: Some(code.to_owned()),
+                message: Some(message),
+            }),
+        }
+    }
+}
+
+/// The first IP address of the Gateway's `spec.addresses`, else 0.0.0.0.
+fn first_ip(spec: &GatewaySpec, doc: &Document) -> Result<IpAddr, ConfigError> {
+    for (i, a) in spec.addresses.iter().enumerate() {
+        if a.kind.as_deref().unwrap_or("IPAddress") == "IPAddress" {
+            return a.value.parse().map_err(|_| {
+                doc.error_at(
+                    &format!("spec.addresses[{i}].value"),
+                    format!("`{}` is not an IP address", a.value),
+                )
+            });
+        }
+    }
+    Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Checks a host name as the Gateway API's schema does.
+fn check_hostname(name: &str) -> Result<(), String> {
+    let labels = name.strip_prefix("*.").unwrap_or(name);
+    let valid = !labels.is_empty()
+        && name.len() <= 253
+        && labels.parse::<Ipv4Addr>().is_err()
+        && labels.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a host name: lower-case RFC 1123 labels, an optional leading `*.`, no IP address"
+        ))
+    }
+}
+
+fn allowed_routes(allowed: Option<&super::resources::AllowedRoutes>) -> Allowed {
+    let Some(allowed) = allowed else {
+        return Allowed::Same;
+    };
+    if !allowed.kinds.is_empty()
+        && !allowed.kinds.iter().any(|k| {
+            k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+        })
+    {
+        return Allowed::None("the listener's allowedRoutes.kinds does not list HTTPRoute".into());
+    }
+    let Some(namespaces) = &allowed.namespaces else {
+        return Allowed::Same;
+    };
+    match namespaces.from.as_deref().unwrap_or("Same") {
+        "All" => Allowed::All,
+        "Same" => Allowed::Same,
+        "Selector" => Allowed::Selector(namespaces.selector.clone().unwrap_or_default()),
+        other => Allowed::None(format!(
+            "allowedRoutes.namespaces.from `{other}` is not known"
+        )),
+    }
+}
+
+/// The served Gateway a parentRef names, if any.
+fn find_gateway(
+    gateways: &[ServedGateway<'_>],
+    route: &Document,
+    parent: &ParentReference,
+) -> Option<usize> {
+    if parent.group.as_deref().unwrap_or(GATEWAY_GROUP) != GATEWAY_GROUP
+        || parent.kind.as_deref().unwrap_or("Gateway") != "Gateway"
+    {
+        return None;
+    }
+    let key = format!(
+        "{}/{}",
+        parent.namespace.as_deref().unwrap_or(route.namespace()),
+        parent.name
+    );
+    gateways.iter().position(|g| g.doc.key() == key)
+}
+
+fn parent_label(parent: &ParentReference, route: &Document) -> String {
+    let mut label = format!(
+        "Gateway {}/{}",
+        parent.namespace.as_deref().unwrap_or(route.namespace()),
+        parent.name
+    );
+    if let Some(section) = &parent.section_name {
+        label.push('/');
+        label.push_str(section);
+    }
+    if let Some(port) = parent.port {
+        label.push_str(&format!(":{port}"));
+    }
+    label
+}
+
+/// The listeners of `gateway` the route attaches to through `parent`, each with the host
+/// names it serves there (empty: any); or why it attaches to none.
+fn attach(
+    gateway: &mut ServedGateway<'_>,
+    route: &Document,
+    parent: &ParentReference,
+    spec: &HttpRouteSpec,
+    namespaces: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<Vec<(usize, Vec<String>)>, Condition> {
+    let candidates: Vec<usize> = (0..gateway.listeners.len())
+        .filter(|&i| {
+            let l = &gateway.listeners[i];
+            parent.section_name.as_ref().is_none_or(|s| *s == l.name)
+                && parent.port.is_none_or(|p| p == l.port)
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(Condition::no(
+            "Accepted",
+            "NoMatchingParent",
+            "no listener of the Gateway has that sectionName and port",
+        ));
+    }
+    let gateway_ns = gateway.doc.namespace().to_owned();
+    let mut allowed_any = false;
+    let mut refusals = Vec::new();
+    let mut attached = Vec::new();
+    for i in candidates {
+        let l = &gateway.listeners[i];
+        if l.problem.is_some() {
+            continue;
+        }
+        let allowed = match &l.allowed {
+            Allowed::All => true,
+            Allowed::Same => route.namespace() == gateway_ns,
+            Allowed::Selector(selector) => {
+                let empty = BTreeMap::new();
+                selector.matches(namespaces.get(route.namespace()).unwrap_or(&empty))
+            }
+            Allowed::None(why) => {
+                refusals.push(format!("listener {}: {why}", l.name));
+                false
+            }
+        };
+        if !allowed {
+            continue;
+        }
+        allowed_any = true;
+        if let Some(hosts) = hostnames::intersect(l.hostname.as_deref(), &spec.hostnames) {
+            attached.push((i, hosts));
+        }
+    }
+    if attached.is_empty() {
+        return Err(if allowed_any {
+            Condition::no(
+                "Accepted",
+                "NoMatchingListenerHostname",
+                "no listener's hostname intersects the route's hostnames",
+            )
+        } else {
+            let mut message = "the listeners' allowedRoutes do not admit this route".to_owned();
+            if !refusals.is_empty() {
+                message = format!("{message} ({})", refusals.join("; "));
+            }
+            Condition::no("Accepted", "NotAllowedByListeners", message)
+        });
+    }
+    Ok(attached)
+}
+
+/// A rule's matches in the native shape; a rule without matches has one, `PathPrefix /`.
+fn rule_matches(rule: &HttpRouteRule) -> Vec<MatchConfig> {
+    match &rule.matches {
+        None => vec![native_match(&HttpRouteMatch::default())],
+        Some(list) if list.is_empty() => vec![native_match(&HttpRouteMatch::default())],
+        Some(list) => list.iter().map(native_match).collect(),
+    }
+}
+
+fn native_match(m: &HttpRouteMatch) -> MatchConfig {
+    let path = m.path.as_ref().map(|p| PathMatchConfig {
+        kind: match p.kind.as_deref().unwrap_or("PathPrefix") {
+            "Exact" => PathMatchType::Exact,
+            "RegularExpression" => PathMatchType::RegularExpression,
+            _ => PathMatchType::PathPrefix,
+        },
+        value: p.value.clone().unwrap_or_else(|| "/".to_owned()),
+    });
+    let value_kind = |kind: &Option<String>| match kind.as_deref() {
+        Some("RegularExpression") => ValueMatchType::RegularExpression,
+        _ => ValueMatchType::Exact,
+    };
+    MatchConfig {
+        path: Some(path.unwrap_or(PathMatchConfig {
+            kind: PathMatchType::PathPrefix,
+            value: "/".to_owned(),
+        })),
+        headers: m
+            .headers
+            .iter()
+            .map(|h| HeaderMatchConfig {
+                name: h.name.clone(),
+                kind: value_kind(&h.kind),
+                value: h.value.clone(),
+            })
+            .collect(),
+        method: m.method.clone(),
+        query_params: m
+            .query_params
+            .iter()
+            .map(|q| QueryParamMatchConfig {
+                name: q.name.clone(),
+                kind: value_kind(&q.kind),
+                value: q.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A native route's name: the HTTPRoute, its rule (by name if it has one) and match, the
+/// Gateway listener it is on, and the host name it is for.
+fn entry_name(
+    doc: &Document,
+    rule: &HttpRouteRule,
+    (r, m): (usize, usize),
+    listener: &str,
+    host: Option<&str>,
+) -> String {
+    let rule = rule.name.clone().unwrap_or_else(|| format!("rule{r}"));
+    let mut name = format!("{}/{rule}/match{m}/{listener}", doc.key());
+    if let Some(host) = host {
+        name.push('@');
+        name.push_str(host);
+    }
+    name
+}
+
+fn split_host_port(target: &str) -> Option<(String, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then(|| Some((host.to_owned(), port.parse().ok()?)))?
+}

@@ -1,0 +1,579 @@
+//! Gateway API manifests served without a cluster, over real sockets: precedence across
+//! routes, host names and listener isolation, allowedRoutes and parentRefs, unresolved
+//! references, errors that point into the manifest, and a reload when a manifest changes.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Echo apps on loopback, by name, with the `services` entries that reach them as Services
+/// `<namespace>/<name>:80`.
+struct Echoes {
+    _procs: Vec<Proc>,
+    services: String,
+    _dir: tempfile::TempDir,
+}
+
+fn echoes(namespace: &str, names: &[&str]) -> Echoes {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut procs = Vec::new();
+    let mut services = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let addr = free_addr(&format!("127.0.0.{}", 2 + i % 6));
+        procs.push(echo(addr, name, dir.path()));
+        services.push_str(&format!("    {namespace}/{name}:80: {addr}\n"));
+    }
+    Echoes {
+        _procs: procs,
+        services,
+        _dir: dir,
+    }
+}
+
+/// The config: the manifests in `manifests/`, the `switchyard` class, the Gateway `edge/gw`
+/// bound to 127.0.0.1, and `services`.
+fn config(services: &str) -> String {
+    format!(
+        "server: {{ threads: 1 }}\n\
+         gateway_api:\n  manifests: [manifests/]\n  gateway_class: switchyard\n  \
+         gateway_addresses: {{ edge/gw: 127.0.0.1 }}\n  services:\n{services}"
+    )
+}
+
+/// A Gateway `edge/gw` of class `switchyard` with `listeners` (YAML list items, indented four).
+fn gateway(listeners: &str) -> String {
+    format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\n\
+         metadata: {{ name: gw, namespace: edge }}\n\
+         spec:\n  gatewayClassName: switchyard\n  listeners:\n{listeners}"
+    )
+}
+
+/// An HTTPRoute; `spec` is its spec, indented two.
+fn route(namespace: &str, name: &str, created: Option<&str>, spec: &str) -> String {
+    let created = created
+        .map(|t| format!(", creationTimestamp: '{t}'"))
+        .unwrap_or_default();
+    format!(
+        "---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\n\
+         metadata: {{ name: {name}, namespace: {namespace}{created} }}\nspec:\n{spec}"
+    )
+}
+
+/// Runs the gateway on `manifests` and waits until each of `listen` accepts connections.
+fn start(services: &str, manifests: &str, listen: &[SocketAddr]) -> Gateway {
+    let mut gw = Gateway::start_with_files(
+        &config(services),
+        &[("manifests/all.yaml", manifests)],
+        listen[0],
+        &[],
+    );
+    for addr in &listen[1..] {
+        wait_for_port(*addr, &mut gw.proc.child);
+    }
+    gw
+}
+
+fn served(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    let resp = request(addr, method, path, headers);
+    match resp.status {
+        200 => resp.served_by(),
+        status => format!("{status} {}", resp.json()["error"].as_str().unwrap_or("")),
+    }
+}
+
+#[test]
+fn precedence_across_routes_is_the_specs() {
+    let e = echoes(
+        "edge",
+        &[
+            "exact", "longer", "method", "headers", "older", "alpha", "prefix",
+        ],
+    );
+    let listen = free_addr("127.0.0.1");
+    let port = listen.port();
+    let parent = "  parentRefs: [{ name: gw }]\n";
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: http, protocol: HTTP, port: {port} }}\n"
+        )),
+        // Declared first, and with every rule, yet each of its matches loses to a more
+        // precise one elsewhere.
+        route(
+            "edge",
+            "z-prefix",
+            Some("2021-01-01T00:00:00Z"),
+            &format!(
+                "{parent}  rules:\n    - matches: [{{ path: {{ type: PathPrefix, value: /api }} }}]\n      backendRefs: [{{ name: prefix, port: 80 }}]\n"
+            ),
+        ),
+        route(
+            "edge",
+            "m-exact",
+            None,
+            &format!(
+                "{parent}  rules:\n    - matches: [{{ path: {{ type: PathPrefix, value: /api/v1 }} }}]\n      backendRefs: [{{ name: longer, port: 80 }}]\n    - matches: [{{ path: {{ type: Exact, value: /api/v1 }} }}]\n      backendRefs: [{{ name: exact, port: 80 }}]\n"
+            ),
+        ),
+        route(
+            "edge",
+            "m-method",
+            None,
+            &format!(
+                "{parent}  rules:\n    - matches:\n        - {{ path: {{ value: /api }}, headers: [{{ name: x-a, value: '1' }}] }}\n      backendRefs: [{{ name: headers, port: 80 }}]\n    - matches:\n        - {{ path: {{ value: /api }}, method: POST }}\n      backendRefs: [{{ name: method, port: 80 }}]\n"
+            ),
+        ),
+        // The same match as z-prefix: the older route wins...
+        route(
+            "edge",
+            "y-older",
+            Some("2020-01-01T00:00:00Z"),
+            &format!(
+                "{parent}  rules:\n    - matches: [{{ path: {{ value: /api }} }}]\n      backendRefs: [{{ name: older, port: 80 }}]\n"
+            ),
+        ),
+        // ...and between two of the same age, the first by namespace/name.
+        route(
+            "edge",
+            "a-same-age",
+            Some("2021-01-01T00:00:00Z"),
+            &format!(
+                "{parent}  rules:\n    - matches: [{{ path: {{ value: /api/old }} }}]\n      backendRefs: [{{ name: alpha, port: 80 }}]\n"
+            ),
+        ),
+        route(
+            "edge",
+            "b-same-age",
+            Some("2021-01-01T00:00:00Z"),
+            &format!(
+                "{parent}  rules:\n    - matches: [{{ path: {{ value: /api/old }} }}]\n      backendRefs: [{{ name: prefix, port: 80 }}]\n"
+            ),
+        ),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    for (method, path, headers, expect, why) in [
+        (
+            "GET",
+            "/api/v1",
+            vec![],
+            "exact",
+            "Exact beats every prefix",
+        ),
+        ("GET", "/api/v1/x", vec![], "longer", "the longest prefix"),
+        (
+            "POST",
+            "/api/x",
+            vec![("x-a", "1")],
+            "method",
+            "a method beats headers",
+        ),
+        (
+            "GET",
+            "/api/x",
+            vec![("x-a", "1")],
+            "headers",
+            "a header beats none",
+        ),
+        ("GET", "/api/x", vec![], "older", "the oldest route"),
+        ("GET", "/api/old/1", vec![], "alpha", "then namespace/name"),
+        ("GET", "/other", vec![], "404 no_route", "nothing matches"),
+    ] {
+        assert_eq!(
+            served(gw.addr, method, path, &headers),
+            expect,
+            "{method} {path}: {why}"
+        );
+    }
+}
+
+#[test]
+fn host_names_intersect_and_listeners_are_isolated() {
+    let e = echoes("edge", &["wild", "foo", "any", "bar"]);
+    let listen = free_addr("127.0.0.1");
+    let port = listen.port();
+    let all = "allowedRoutes: { namespaces: { from: All } }";
+    let section = |s: &str| format!("  parentRefs: [{{ name: gw, sectionName: {s} }}]\n");
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: wild, protocol: HTTP, port: {port}, hostname: '*.example.com', {all} }}\n\
+             \x20   - {{ name: foo, protocol: HTTP, port: {port}, hostname: foo.example.com, {all} }}\n\
+             \x20   - {{ name: any, protocol: HTTP, port: {port}, {all} }}\n"
+        )),
+        route(
+            "edge",
+            "r-wild",
+            None,
+            &format!("{}  rules: [{{ backendRefs: [{{ name: wild, port: 80 }}] }}]\n", section("wild")),
+        ),
+        route(
+            "edge",
+            "r-foo",
+            None,
+            &format!(
+                "{}  rules:\n    - matches: [{{ path: {{ type: Exact, value: /only }} }}]\n      backendRefs: [{{ name: foo, port: 80 }}]\n",
+                section("foo")
+            ),
+        ),
+        route(
+            "edge",
+            "r-any",
+            None,
+            &format!("{}  rules: [{{ backendRefs: [{{ name: any, port: 80 }}] }}]\n", section("any")),
+        ),
+        // No section: it attaches wherever its host names fit, here all three listeners.
+        route(
+            "edge",
+            "r-bar",
+            None,
+            "  parentRefs: [{ name: gw }]\n  hostnames: [bar.example.com, foo.example.com]\n  rules:\n    - matches: [{ path: { type: Exact, value: /bar } }]\n      backendRefs: [{ name: bar, port: 80 }]\n",
+        ),
+        // Its host name fits no listener but `any`; with a section of `foo` it fits none.
+        route(
+            "edge",
+            "r-none",
+            None,
+            &format!("{}  hostnames: [other.test]\n  rules: [{{ backendRefs: [{{ name: bar, port: 80 }}] }}]\n", section("foo")),
+        ),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    for (host, path, expect, why) in [
+        (
+            "foo.example.com",
+            "/only",
+            "foo",
+            "the most specific listener",
+        ),
+        (
+            "foo.example.com",
+            "/x",
+            "404 no_route",
+            "isolation: foo's requests stay with foo",
+        ),
+        (
+            "foo.example.com",
+            "/bar",
+            "bar",
+            "r-bar has no section: it is on foo too",
+        ),
+        ("x.example.com", "/", "wild", "the wildcard listener"),
+        ("a.b.example.com", "/", "wild", "wildcards cover any depth"),
+        (
+            "bar.example.com",
+            "/bar",
+            "bar",
+            "the route's own host name, within the wildcard",
+        ),
+        ("bar.example.com", "/x", "wild", "r-bar takes only /bar"),
+        (
+            "example.com",
+            "/",
+            "any",
+            "a wildcard never covers the apex",
+        ),
+        ("other.test", "/", "any", "the listener without a host name"),
+        ("127.0.0.1", "/", "any", "an address is no host name"),
+    ] {
+        assert_eq!(
+            served(gw.addr, "GET", path, &[("host", host)]),
+            expect,
+            "{host}{path}: {why}"
+        );
+    }
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("HTTPRoute edge/r-none\n    parent Gateway edge/gw/foo\n      Accepted: False (NoMatchingListenerHostname)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn allowed_routes_and_parent_refs_decide_attachment() {
+    let e = echoes("edge", &["home"]);
+    let blue = echoes("blue", &["teal"]);
+    let listen = free_addr("127.0.0.1");
+    let other = free_addr("127.0.0.1");
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: same, protocol: HTTP, port: {} }}\n\
+             \x20   - name: sel\n      protocol: HTTP\n      port: {}\n      allowedRoutes:\n        namespaces:\n          from: Selector\n          selector: {{ matchLabels: {{ team: blue }} }}\n",
+            listen.port(),
+            other.port()
+        )),
+        "---\napiVersion: v1\nkind: Namespace\nmetadata: { name: blue, labels: { team: blue } }\n".to_owned(),
+        "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: { name: app, namespace: edge }\nspec: { replicas: 2 }\n".to_owned(),
+        route("edge", "home", None, "  parentRefs: [{ name: gw }]\n  rules: [{ backendRefs: [{ name: home, port: 80 }] }]\n"),
+        route("blue", "teal", None, "  parentRefs: [{ name: gw, namespace: edge }]\n  rules: [{ backendRefs: [{ name: teal, port: 80 }] }]\n"),
+        route("red", "red", None, "  parentRefs: [{ name: gw, namespace: edge }]\n  rules: [{ backendRefs: [{ name: home, port: 80 }] }]\n"),
+        route("edge", "lost", None, "  parentRefs: [{ name: gw, sectionName: nope }]\n  rules: [{ backendRefs: [{ name: home, port: 80 }] }]\n"),
+        route("edge", "wrong-port", None, "  parentRefs: [{ name: gw, sectionName: same, port: 1 }]\n  rules: [{ backendRefs: [{ name: home, port: 80 }] }]\n"),
+        route("edge", "elsewhere", None, "  parentRefs: [{ name: not-ours }]\n  rules: [{ backendRefs: [{ name: home, port: 80 }] }]\n"),
+    ]
+    .concat();
+    let services = format!("{}{}", e.services, blue.services);
+    let gw = start(&services, &manifests, &[listen, other]);
+    assert_eq!(
+        served(listen, "GET", "/", &[]),
+        "home",
+        "Same: the Gateway's namespace only"
+    );
+    assert_eq!(
+        served(other, "GET", "/", &[]),
+        "teal",
+        "Selector: namespaces labelled team=blue"
+    );
+
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "listener same port",
+        "HTTPRoute red/red\n    parent Gateway edge/gw\n      Accepted: False (NotAllowedByListeners)",
+        "HTTPRoute edge/lost\n    parent Gateway edge/gw/nope\n      Accepted: False (NoMatchingParent)",
+        "HTTPRoute edge/wrong-port\n    parent Gateway edge/gw/same:1\n      Accepted: False (NoMatchingParent)",
+        "HTTPRoute edge/elsewhere\n    no parent served here",
+        "ignored: Deployment edge/app",
+    ] {
+        assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
+    }
+}
+
+#[test]
+fn rules_that_cannot_send_answer_500_and_say_why() {
+    let e = echoes("edge", &["ok"]);
+    let listen = free_addr("127.0.0.1");
+    let rule = |path: &str, rest: &str| {
+        format!("    - matches: [{{ path: {{ type: Exact, value: {path} }} }}]\n{rest}")
+    };
+    let spec = [
+        "  parentRefs: [{ name: gw }]\n  rules:\n".to_owned(),
+        rule("/ok", "      backendRefs: [{ name: ok, port: 80 }]\n"),
+        rule("/empty", ""),
+        rule("/missing", "      backendRefs: [{ group: agentgateway.dev, kind: AgentgatewayBackend, name: nope }]\n"),
+        rule("/unmapped", "      backendRefs: [{ name: unmapped, port: 80 }]\n"),
+        rule("/cross", "      backendRefs: [{ name: ok, namespace: other, port: 80 }]\n"),
+        rule("/kind", "      backendRefs: [{ group: example.com, kind: Bucket, name: b }]\n"),
+        rule("/weightless", "      backendRefs: [{ name: ok, port: 80, weight: 0 }]\n"),
+        rule("/filtered", "      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x, value: y }] } }]\n      backendRefs: [{ name: ok, port: 80 }]\n"),
+    ]
+    .concat();
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: http, protocol: HTTP, port: {} }}\n",
+            listen.port()
+        )),
+        route("edge", "r", None, &spec),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    for (path, expect) in [
+        ("/ok", "ok"),
+        ("/empty", "500 no_backend"),
+        ("/missing", "500 backend_not_found"),
+        ("/unmapped", "500 backend_not_found"),
+        ("/cross", "500 backend_not_found"),
+        ("/kind", "500 backend_not_found"),
+        ("/weightless", "500 no_backend"),
+        ("/filtered", "500 not_implemented"),
+    ] {
+        assert_eq!(served(gw.addr, "GET", path, &[]), expect, "{path}");
+    }
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "Accepted: False (UnsupportedValue): rule 7: filter RequestHeaderModifier (requestHeaderModifier): not implemented yet; the rule answers 500",
+        "ResolvedRefs: False (BackendNotFound): rule 2: AgentgatewayBackend edge/nope is not in the manifests",
+    ] {
+        assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
+    }
+}
+
+/// Runs `check` on `gateway_api` manifests (files by name) and returns its stderr, with the
+/// folder replaced by `DIR`.
+fn check_manifests(files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, config_text()).expect("write config");
+    let out = run_cli(&["check", "--config", config.to_str().expect("path")]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr)
+        .replace(dir.path().to_str().expect("path"), "DIR")
+        .trim()
+        .to_owned()
+}
+
+fn config_text() -> String {
+    config("    edge/a:80: 127.0.0.2:1\n")
+}
+
+#[test]
+fn manifest_errors_point_into_the_manifest() {
+    let gw = gateway("    - { name: http, protocol: HTTP, port: 18081 }\n");
+    let typo = format!(
+        "{gw}{}",
+        route(
+            "edge",
+            "r",
+            None,
+            "  parentRefs: [{ name: gw }]\n  rules:\n    - matchs: []\n"
+        )
+    );
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", &typo)]),
+        "error: DIR/manifests/all.yaml:15:7: HTTPRoute edge/r spec.rules[0].matchs: unknown field `matchs`, expected one of `name`, `matches`, `filters`, `backendRefs`, `timeouts`, `retry`, `sessionPersistence`"
+    );
+    let regex = format!(
+        "{gw}{}",
+        route(
+            "edge",
+            "r",
+            None,
+            "  parentRefs: [{ name: gw }]\n  rules:\n    - matches:\n        - headers: [{ type: RegularExpression, name: x, value: 'a(' }]\n      backendRefs: [{ name: a, port: 80 }]\n"
+        )
+    );
+    let err = check_manifests(&[("manifests/all.yaml", &regex)]);
+    assert!(
+        err.starts_with("error: DIR/manifests/all.yaml:16:57: HTTPRoute edge/r spec.rules[0].matches[0].headers[0].value: invalid regular expression"),
+        "{err}"
+    );
+    let policy = format!(
+        "{gw}---\napiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\nmetadata: {{ name: p, namespace: edge }}\nspec:\n  targetRefs: [{{ group: gateway.networking.k8s.io, kind: Gateway, name: gw }}]\n  traffic:\n    rateLimit: {{ local: [] }}\n"
+    );
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", &policy)]),
+        "error: DIR/manifests/all.yaml:15:5: AgentgatewayPolicy edge/p spec.traffic.rateLimit: `traffic.rateLimit` is not implemented yet, and a policy is applied whole or not at all"
+    );
+    let twice = format!("{gw}---\n{gw}");
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", &twice)]),
+        "error: DIR/manifests/all.yaml:11:13: Gateway edge/gw metadata.name: Gateway edge/gw is defined twice (first in DIR/manifests/all.yaml)"
+    );
+}
+
+#[test]
+fn a_changed_manifest_reloads_and_a_broken_one_keeps_the_last_good() {
+    let e = echoes("edge", &["first", "second"]);
+    let listen = free_addr("127.0.0.1");
+    let manifests = |backend: &str| {
+        [
+            gateway(&format!("    - {{ name: http, protocol: HTTP, port: {} }}\n", listen.port())),
+            route("edge", "r", None, &format!("  parentRefs: [{{ name: gw }}]\n  rules: [{{ backendRefs: [{{ name: {backend}, port: 80 }}] }}]\n")),
+        ]
+        .concat()
+    };
+    let gw = start(&e.services, &manifests("first"), &[listen]);
+    assert_eq!(served(gw.addr, "GET", "/", &[]), "first");
+
+    let file = gw.dir.path().join("manifests/all.yaml");
+    std::fs::write(&file, manifests("second")).expect("rewrite manifest");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served(gw.addr, "GET", "/", &[]) != "second" {
+        assert!(
+            Instant::now() < deadline,
+            "the manifest change was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    std::fs::write(&file, "kind: [broken").expect("break manifest");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = String::from_utf8_lossy(&gw.admin_get("/metrics").body).into_owned();
+        if sample(
+            &metrics,
+            r#"switchyard_config_reloads_total{result="failure"}"#,
+        ) == Some(1.0)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broken manifest was not seen:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        served(gw.addr, "GET", "/", &[]),
+        "second",
+        "the last good config serves"
+    );
+}
+
+#[test]
+fn explain_shows_why_the_seeds_three_rule_route_sends_an_override_to_v2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shipped = repo_root().join("conf");
+    std::fs::create_dir(dir.path().join("gateway-api")).expect("mkdir");
+    for name in [
+        "gateway.yaml",
+        "backends.yaml",
+        "jwt-policy.yaml",
+        "httproute.yaml",
+    ] {
+        let mut text =
+            std::fs::read_to_string(shipped.join("gateway-api").join(name)).expect("read");
+        if name == "httproute.yaml" {
+            // The seed's route: without the explicit `latest` override rule.
+            let start = text.find("    - matches:            # 2.").expect("rule 2");
+            let end = text.find("    - matches:            # 3.").expect("rule 3");
+            text.replace_range(start..end, "");
+        }
+        std::fs::write(dir.path().join("gateway-api").join(name), text).expect("write");
+    }
+    let config = dir.path().join("gateway-api.yaml");
+    std::fs::copy(shipped.join("gateway-api.yaml"), &config).expect("copy config");
+    let token = lab_token_cli("v2");
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            config.to_str().expect("path"),
+            "--token",
+            &token,
+        ];
+        args.extend_from_slice(extra);
+        args.push("/");
+        let out = run_cli(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let report = explain(&["-H", "x-version-override: latest"]);
+    assert!(
+        report.contains("first match is route 2 of 3: agentgateway-system/versioned-routing/rule1/match0/http: path prefix / and header x-tenant-version = \"v2\""),
+        "{report}"
+    );
+    assert!(
+        report.contains("-> backend agentgateway-system/app-v2"),
+        "{report}"
+    );
+}
