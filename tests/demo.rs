@@ -1,5 +1,6 @@
-//! `switchyard demo` on the shipped config: it starts its own echo apps and gateway, prints
-//! the observed table and exits 0 only when every row is as expected.
+//! `switchyard demo` on the shipped configs, native and Gateway API manifests: it starts its
+//! own echo apps and gateway, prints the observed table and exits 0 only when every row is as
+//! expected. Both use the lab's fixed addresses, so they run one after the other.
 
 mod common;
 
@@ -7,7 +8,13 @@ use common::*;
 
 #[test]
 fn demo_prints_the_lab_table_and_succeeds() {
-    let out = run_cli(&["demo", "--config", "conf/gateway.yaml"]);
+    for config in ["conf/gateway.yaml", "conf/gateway-api.yaml"] {
+        demo(config);
+    }
+}
+
+fn demo(config: &str) {
+    let out = run_cli(&["demo", "--config", config]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
@@ -28,7 +35,7 @@ fn demo_prints_the_lab_table_and_succeeds() {
     ] {
         assert!(
             row(request, served),
-            "no row {request:?} -> {served}:\n{stdout}"
+            "{config}: no row {request:?} -> {served}:\n{stdout}"
         );
     }
     assert!(stdout.contains("all 7 rows as expected"), "{stdout}");

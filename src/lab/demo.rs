@@ -244,11 +244,13 @@ pub fn run(
     pipeline: &Pipeline,
     scenarios: &[Scenario],
 ) -> Result<(), DemoError> {
+    // A backend named `app-latest`, or `<namespace>/app-latest` as the Gateway API front-end
+    // names an AgentgatewayBackend.
     let backend = |name: &'static str| {
         pipeline
             .backends
             .iter()
-            .find(|b| &*b.name == name)
+            .find(|b| &*b.name == name || b.name.rsplit_once('/').is_some_and(|(_, n)| n == name))
             .and_then(|b| b.hosts.first())
             .map(|h| h.address)
             .ok_or(DemoError::MissingBackend(name))
