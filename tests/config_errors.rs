@@ -161,7 +161,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `respond`, `max_request_body_bytes`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `max_request_body_bytes`",
     );
 }
 
@@ -235,11 +235,22 @@ fn route_answers_and_host_names() {
             "        backend: a\n",
             "        backend: a\n        respond: { status: 503 }\n",
         ),
-        "FILE:19:9: listeners[0].routes[1].respond: give `backend` or `respond`, not both",
+        "FILE:17:9: listeners[0].routes[1]: give one of `backend`, `backends` and `respond`",
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        respond: { status: 99 }\n"),
         "FILE:18:20: listeners[0].routes[1].respond.status: must be between 200 and 599",
+    );
+    assert_rejected(
+        &VALID.replace("        backend: a\n", "        backends: [{ backend: a, weight: 0 }, { backend: nope }]\n"),
+        "FILE:18:49: listeners[0].routes[1].backends[1].backend: unknown backend `nope` (backends: a, b)",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "        backend: a\n",
+            "        backends: [{ backend: a, weight: 0 }]\n",
+        ),
+        "FILE:18:9: listeners[0].routes[1].backends: every weight is 0: no share would get traffic",
     );
     assert_rejected(
         &VALID.replace("- name: r2", "- name: r2\n        hostnames: [api.example.com, '*']"),
@@ -251,7 +262,7 @@ fn route_answers_and_host_names() {
 fn missing_fields_and_syntax() {
     assert_rejected(
         &VALID.replace("        backend: a\n", ""),
-        "FILE:17:9: listeners[0].routes[1]: a route needs a `backend` to send to, or a `respond` to answer with",
+        "FILE:17:9: listeners[0].routes[1]: a route needs a `backend` to send to, `backends` to split over, or a `respond` to answer with",
     );
     assert_rejected(
         "backends: []\nlisteners: [\n",

@@ -577,3 +577,46 @@ fn explain_shows_why_the_seeds_three_rule_route_sends_an_override_to_v2() {
         "{report}"
     );
 }
+
+#[test]
+fn backend_refs_share_traffic_by_weight() {
+    let e = echoes("edge", &["heavy", "light", "idle"]);
+    let listen = free_addr("127.0.0.1");
+    let manifests = [
+        gateway(&format!("    - {{ name: http, protocol: HTTP, port: {} }}\n", listen.port())),
+        route(
+            "edge",
+            "split",
+            None,
+            "  parentRefs: [{ name: gw }]\n  rules:\n    - backendRefs:\n        - { name: heavy, port: 80, weight: 3 }\n        - { name: light, port: 80 }\n        - { name: idle, port: 80, weight: 0 }\n        - { name: gone, port: 80, weight: 1 }\n",
+        ),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut client = Client::connect(gw.addr);
+    let total = 400;
+    for _ in 0..total {
+        let resp = client.send("GET", "/", &[]);
+        let got = match resp.status {
+            200 => resp.served_by(),
+            status => format!("{status} {}", resp.json()["error"].as_str().unwrap_or("")),
+        };
+        *counts.entry(got).or_insert(0u32) += 1;
+    }
+    // Expected 240 / 80 / 80 of 400; about five standard deviations of slack.
+    let near = |name: &str, expected: u32, slack: u32| {
+        let got = counts.get(name).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(expected) <= slack,
+            "{name}: {got} of {total}, {counts:?}"
+        );
+    };
+    near("heavy", 240, 50);
+    near("light", 80, 40);
+    near("500 backend_not_found", 80, 40);
+    assert!(
+        !counts.contains_key("idle"),
+        "weight 0 gets nothing: {counts:?}"
+    );
+}

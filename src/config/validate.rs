@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use http::HeaderName;
 use switchyard_filters::headers::CREDENTIAL_HEADERS;
+use switchyard_filters::router::{DirectResponseConfig, RouteConfig};
 use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
@@ -264,37 +265,96 @@ fn check_listener(
         .map(|b| b.name.as_str())
         .collect();
     for (i, route) in routes.iter().enumerate() {
-        let at = format!("{at}.routes[{i}]");
-        match (&route.backend, &route.respond) {
-            (Some(backend), None) if !backends.contains(&backend.as_str()) => {
-                return Err(loaded.error_at(
-                    format!("{at}.backend"),
-                    unknown("backend", backend, &backends),
-                ));
-            }
-            (Some(_), None) => {}
-            (None, Some(respond)) if !(200..=599).contains(&respond.status) => {
-                return Err(loaded.error_at(
-                    format!("{at}.respond.status"),
-                    "must be between 200 and 599",
-                ));
-            }
-            (None, Some(_)) => {}
-            (None, None) => {
-                return Err(loaded.error_at(
-                    &at,
-                    "a route needs a `backend` to send to, or a `respond` to answer with",
-                ))
-            }
-            (Some(_), Some(_)) => {
-                return Err(loaded.error_at(
-                    format!("{at}.respond"),
-                    "give `backend` or `respond`, not both",
-                ))
-            }
-        }
+        check_route(route, &format!("{at}.routes[{i}]"), &backends, loaded)?;
     }
     Ok(())
+}
+
+/// The most a share of a split may weigh, as in the Gateway API.
+const MAX_SHARE_WEIGHT: u32 = 1_000_000;
+
+/// A route sends to one backend, splits over several, or answers: exactly one of them, each
+/// naming what exists.
+fn check_route(
+    route: &RouteConfig,
+    at: &str,
+    backends: &[&str],
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    let given = [
+        route.backend.is_some(),
+        !route.backends.is_empty(),
+        route.respond.is_some(),
+    ];
+    match given.iter().filter(|g| **g).count() {
+        0 => {
+            return Err(loaded.error_at(
+                at,
+                "a route needs a `backend` to send to, `backends` to split over, or a `respond` to answer with",
+            ))
+        }
+        1 => {}
+        _ => {
+            return Err(loaded.error_at(
+                at,
+                "give one of `backend`, `backends` and `respond`",
+            ))
+        }
+    }
+    if let Some(backend) = &route.backend {
+        known_backend(backend, &format!("{at}.backend"), backends, loaded)?;
+    }
+    if let Some(respond) = &route.respond {
+        check_respond(respond, &format!("{at}.respond"), loaded)?;
+    }
+    for (j, share) in route.backends.iter().enumerate() {
+        let at = format!("{at}.backends[{j}]");
+        match (&share.backend, &share.respond) {
+            (Some(backend), None) => {
+                known_backend(backend, &format!("{at}.backend"), backends, loaded)?
+            }
+            (None, Some(respond)) => check_respond(respond, &format!("{at}.respond"), loaded)?,
+            _ => return Err(loaded.error_at(&at, "give `backend` or `respond`, one of them")),
+        }
+        if share.weight > MAX_SHARE_WEIGHT {
+            return Err(loaded.error_at(
+                format!("{at}.weight"),
+                format!("must be at most {MAX_SHARE_WEIGHT}"),
+            ));
+        }
+    }
+    if !route.backends.is_empty() && route.backends.iter().all(|s| s.weight == 0) {
+        return Err(loaded.error_at(
+            format!("{at}.backends"),
+            "every weight is 0: no share would get traffic",
+        ));
+    }
+    Ok(())
+}
+
+fn known_backend(
+    name: &str,
+    at: &str,
+    backends: &[&str],
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    if backends.contains(&name) {
+        Ok(())
+    } else {
+        Err(loaded.error_at(at, unknown("backend", name, backends)))
+    }
+}
+
+fn check_respond(
+    respond: &DirectResponseConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    if (200..=599).contains(&respond.status) {
+        Ok(())
+    } else {
+        Err(loaded.error_at(format!("{at}.status"), "must be between 200 and 599"))
+    }
 }
 
 /// The filter `entry` names exists and may run in `phase`.

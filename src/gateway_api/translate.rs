@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use switchyard_filters::router::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RouteConfig, ValueMatchType,
+    QueryParamMatchConfig, RouteConfig, ValueMatchType, WeightedBackendConfig,
 };
 
 use super::agentgateway::{self, ObjectRef};
@@ -300,6 +300,7 @@ impl<'d> Translator<'_, 'd> {
                                     hostnames: host.iter().cloned().collect(),
                                     matches: vec![native.clone()],
                                     backend: action.backend.clone(),
+                                    backends: action.backends.clone(),
                                     respond: action.respond.clone(),
                                     max_request_body_bytes: None,
                                 };
@@ -372,32 +373,46 @@ impl<'d> Translator<'_, 'd> {
             .iter()
             .filter(|b| b.weight != Some(0))
             .collect();
-        match live.as_slice() {
-            [] => Ok(Action::error(
+        if live.is_empty() {
+            return Ok(Action::error(
                 "no_backend",
                 "this rule sends to no backend".to_owned(),
-            )),
-            [only] => match self.resolve_ref(doc, only) {
-                Ok(backend) => Ok(Action {
+            ));
+        }
+        // Each backendRef keeps its share of the traffic; one that does not resolve answers
+        // its share with 500.
+        let mut shares = Vec::with_capacity(live.len());
+        for b in &live {
+            let share = match self.resolve_ref(doc, b) {
+                Ok(backend) => WeightedBackendConfig {
                     backend: Some(backend),
                     respond: None,
-                }),
+                    weight: b.weight.unwrap_or(1),
+                },
                 Err((reason, message)) => {
+                    let respond = Action::error("backend_not_found", message.clone()).respond;
                     unresolved.push((reason, format!("rule {r}: {message}")));
-                    Ok(Action::error("backend_not_found", message))
+                    WeightedBackendConfig {
+                        backend: None,
+                        respond,
+                        weight: b.weight.unwrap_or(1),
+                    }
                 }
-            },
-            _ => {
-                problems.push(format!(
-                    "rule {r}: several weighted backendRefs are not implemented yet; the rule answers 500"
-                ));
-                Ok(Action::error(
-                    "not_implemented",
-                    "this rule splits traffic by weight, which the gateway does not implement yet"
-                        .to_owned(),
-                ))
-            }
+            };
+            shares.push(share);
         }
+        Ok(match shares.as_slice() {
+            [only] => Action {
+                backend: only.backend.clone(),
+                backends: Vec::new(),
+                respond: only.respond.clone(),
+            },
+            _ => Action {
+                backend: None,
+                backends: shares,
+                respond: None,
+            },
+        })
     }
 
     /// The model backend a backendRef of `doc` names, added on first use.
@@ -604,6 +619,7 @@ impl<'d> Translator<'_, 'd> {
                             hostnames: vec![host.clone()],
                             matches: Vec::new(),
                             backend: None,
+                            backends: Vec::new(),
                             respond: Some(DirectResponseConfig {
                                 status: 404,
                                 error: Some("no_route".into()),
@@ -796,9 +812,10 @@ impl<'d> Translator<'_, 'd> {
     }
 }
 
-/// A rule's native action: a backend, or an answer.
+/// A rule's native action: a backend, a split over several, or an answer.
 struct Action {
     backend: Option<String>,
+    backends: Vec<WeightedBackendConfig>,
     respond: Option<DirectResponseConfig>,
 }
 
@@ -807,6 +824,7 @@ impl Action {
     fn error(code: &str, message: String) -> Self {
         Action {
             backend: None,
+            backends: Vec::new(),
             respond: Some(DirectResponseConfig {
                 status: 500,
                 error: Some(code.to_owned()),

@@ -16,6 +16,11 @@
 //!         query_params:
 //!           - { name: debug, value: "1" }
 //!     backend: app-latest
+//!   - name: canary
+//!     matches: [{ path: { value: /orders } }]
+//!     backends:                     # the traffic split by weight
+//!       - { backend: app-v2, weight: 9 }
+//!       - { backend: app-v3, weight: 1 }
 //!   - name: retired
 //!     matches: [{ path: { value: /v0 } }]
 //!     respond: { status: 410, message: "v0 is retired" }   # answered by the gateway
@@ -37,10 +42,13 @@ pub struct RouteConfig {
     /// Alternatives: the route matches when any entry matches. Empty or absent: every request.
     #[serde(default)]
     pub matches: Vec<MatchConfig>,
-    /// The name of a backend defined under the top-level `backends`. A route has a `backend`
-    /// or a `respond`, not both.
+    /// The name of a backend defined under the top-level `backends`. A route has one of
+    /// `backend`, `backends` and `respond`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
+    /// Several backends sharing the route's traffic by weight.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<WeightedBackendConfig>,
     /// An answer the gateway gives itself, instead of proxying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respond: Option<DirectResponseConfig>,
@@ -48,6 +56,23 @@ pub struct RouteConfig {
     /// the listener's `limits.max_request_body_bytes`.
     #[serde(default)]
     pub max_request_body_bytes: Option<u64>,
+}
+
+/// One share of a route's traffic: a backend, or an answer the gateway gives.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedBackendConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub respond: Option<DirectResponseConfig>,
+    /// Its share relative to the others' (0 to 1,000,000; 0 gets no traffic). Default 1.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 /// A route's own answer: `status` with the gateway's JSON error body,

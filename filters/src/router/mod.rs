@@ -19,8 +19,9 @@
 //!   case-insensitive, values case-sensitive.
 //! - `method`: exact, upper case. `query_params`: URL-decoded, first occurrence, `Exact` or
 //!   `RegularExpression`.
-//! - A route either goes to its `backend` or answers itself (`respond`: a status and the
-//!   gateway's JSON error body naming the route).
+//! - A route goes to its `backend`, or splits its traffic over `backends` at random by weight
+//!   (each share a backend or an answer; weight 0 gets nothing), or answers itself
+//!   (`respond`: a status and the gateway's JSON error body naming the route).
 //! - No route matches: `404` with `{"error": "no_route", ...}`.
 //!
 //! # Files
@@ -42,7 +43,7 @@ use http::StatusCode;
 
 pub use config::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RouteConfig, ValueMatchType,
+    QueryParamMatchConfig, RouteConfig, ValueMatchType, WeightedBackendConfig,
 };
 use hostname::{request_host, Hostname};
 use matcher::Conditions;
@@ -68,10 +69,51 @@ struct Route {
 /// What a route does with the requests it takes.
 #[derive(Debug)]
 enum Action {
-    /// Send them to this backend.
+    /// Every request the same way.
+    One(Outcome),
+    /// Each request one of several ways, at random by weight.
+    Split(Split),
+}
+
+/// What becomes of one request.
+#[derive(Debug)]
+enum Outcome {
+    /// It goes to this backend.
     Proxy(RouteTarget),
-    /// Answer them with this, at the gateway.
+    /// It is answered with this, at the gateway.
     Respond(LocalResponse),
+}
+
+/// Shares of a route's traffic: each outcome with the running total of the weights up to and
+/// including its own, so a draw below `total` finds its share by the first bound above it.
+#[derive(Debug)]
+struct Split {
+    shares: Vec<(u64, Outcome)>,
+    total: u64,
+}
+
+impl Action {
+    /// The outcome for one request.
+    fn pick(&self) -> &Outcome {
+        match self {
+            Action::One(outcome) => outcome,
+            Action::Split(split) => {
+                let draw = fastrand::u64(0..split.total);
+                let at = split.shares.partition_point(|(bound, _)| *bound <= draw);
+                // `draw < total`, the last bound, so a share is always found.
+                &split.shares[at.min(split.shares.len() - 1)].1
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Proxy(target) => f.write_str(&target.backend.name),
+            Outcome::Respond(response) => write!(f, "answer {}", response.status().as_u16()),
+        }
+    }
 }
 
 impl Route {
@@ -108,8 +150,20 @@ impl std::fmt::Display for Route {
             write!(f, "{c}")?;
         }
         match &self.action {
-            Action::Proxy(target) => write!(f, " -> {}", target.backend.name),
-            Action::Respond(response) => write!(f, " -> answer {}", response.status().as_u16()),
+            Action::One(outcome) => write!(f, " -> {outcome}"),
+            Action::Split(split) => {
+                let mut previous = 0;
+                let shares: Vec<String> = split
+                    .shares
+                    .iter()
+                    .map(|(bound, outcome)| {
+                        let weight = bound - previous;
+                        previous = *bound;
+                        format!("{outcome} ({weight})")
+                    })
+                    .collect();
+                write!(f, " -> {}", shares.join(", "))
+            }
         }
     }
 }
@@ -149,19 +203,58 @@ impl Router {
                 .enumerate()
                 .map(|(j, m)| Conditions::compile(m, &format!("[{i}].matches[{j}]")))
                 .collect::<Result<_, _>>()?;
-            let action = match (&route.backend, &route.respond) {
-                (Some(backend), None) => Action::Proxy(RouteTarget {
+            let proxy = |backend: &str, at: String| {
+                Ok(Outcome::Proxy(RouteTarget {
                     route: name.clone(),
-                    backend: ctx.backend(backend).map_err(|message| {
-                        FilterConfigError::new(format!("[{i}].backend"), message)
-                    })?,
+                    backend: ctx
+                        .backend(backend)
+                        .map_err(|message| FilterConfigError::new(at, message))?,
                     max_request_body_bytes: route.max_request_body_bytes,
-                }),
-                (None, Some(respond)) => Action::Respond(direct_response(respond, &name)),
+                }))
+            };
+            let action = match (&route.backend, route.backends.as_slice(), &route.respond) {
+                (Some(backend), [], None) => Action::One(proxy(backend, format!("[{i}].backend"))?),
+                (None, [], Some(respond)) => {
+                    Action::One(Outcome::Respond(direct_response(respond, &name)))
+                }
+                (None, shares, None) if !shares.is_empty() => {
+                    let mut split = Split {
+                        shares: Vec::with_capacity(shares.len()),
+                        total: 0,
+                    };
+                    for (j, share) in shares.iter().enumerate() {
+                        let outcome = match (&share.backend, &share.respond) {
+                            (Some(backend), None) => {
+                                proxy(backend, format!("[{i}].backends[{j}].backend"))?
+                            }
+                            (None, Some(respond)) => {
+                                Outcome::Respond(direct_response(respond, &name))
+                            }
+                            _ => {
+                                return Err(FilterConfigError::new(
+                                    format!("[{i}].backends[{j}]"),
+                                    "give `backend` or `respond`, one of them",
+                                ))
+                            }
+                        };
+                        // A share of weight 0 gets no traffic: it takes no room in the draw.
+                        if share.weight > 0 {
+                            split.total += u64::from(share.weight);
+                            split.shares.push((split.total, outcome));
+                        }
+                    }
+                    if split.total == 0 {
+                        return Err(FilterConfigError::new(
+                            format!("[{i}].backends"),
+                            "every weight is 0: no share would get traffic",
+                        ));
+                    }
+                    Action::Split(split)
+                }
                 _ => {
                     return Err(FilterConfigError::new(
                         format!("[{i}]"),
-                        "give `backend` or `respond`, one of them",
+                        "give one of `backend`, `backends` and `respond`",
                     ))
                 }
             };
@@ -194,9 +287,9 @@ impl Router {
     /// The backend `req` goes to, if a route takes it there.
     #[cfg(test)]
     fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
-        match &self.routes[self.first_match(req)?].action {
-            Action::Proxy(target) => Some(target),
-            Action::Respond(_) => None,
+        match self.routes[self.first_match(req)?].action.pick() {
+            Outcome::Proxy(target) => Some(target),
+            Outcome::Respond(_) => None,
         }
     }
 }
@@ -218,12 +311,12 @@ impl Filter for Router {
             ),
             None => format!("none of the {} routes matches: 404", self.routes.len()),
         });
-        match chosen.map(|i| &self.routes[i].action) {
-            Some(Action::Proxy(target)) => {
+        match chosen.map(|i| self.routes[i].action.pick()) {
+            Some(Outcome::Proxy(target)) => {
                 ctx.set_route(target.clone());
                 Flow::Continue
             }
-            Some(Action::Respond(response)) => Flow::Respond(response.clone()),
+            Some(Outcome::Respond(response)) => Flow::Respond(response.clone()),
             None => Flow::Respond(LocalResponse::error(
                 StatusCode::NOT_FOUND,
                 "no_route",

@@ -333,3 +333,48 @@ fn a_route_sends_or_answers_never_both() {
     let e = build_err("- { name: r, hostnames: ['*.*.x'], backend: a }");
     assert_eq!(e.path, "[0].hostnames[0]");
 }
+
+#[test]
+fn a_split_shares_traffic_by_weight() {
+    let r = router(
+        r#"
+- name: split
+  backends:
+    - { backend: a, weight: 3 }
+    - { backend: b, weight: 1 }
+    - { backend: c, weight: 0 }
+    - { respond: { status: 500 }, weight: 1 }
+"#,
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    let draws = 10_000;
+    for _ in 0..draws {
+        let got = r
+            .select(&req("GET", "/", &[]))
+            .map_or("answered".to_owned(), |t| t.backend.name.to_string());
+        *counts.entry(got).or_insert(0u32) += 1;
+    }
+    // Expected 6000 / 2000 / 2000; six standard deviations is about 300.
+    let near = |name: &str, expected: u32| {
+        let got = counts.get(name).copied().unwrap_or(0);
+        assert!(
+            got.abs_diff(expected) < 300,
+            "{name}: {got} of {draws}, {counts:?}"
+        );
+    };
+    near("a", 6000);
+    near("b", 2000);
+    near("answered", 2000);
+    assert!(
+        !counts.contains_key("c"),
+        "weight 0 gets nothing: {counts:?}"
+    );
+    assert_eq!(
+        r.describe(),
+        vec!["split: any request -> a (3), b (1), answer 500 (1)".to_owned()]
+    );
+    let e = build_err("- { name: r, backends: [{ backend: a, weight: 0 }] }");
+    assert_eq!(e.path, "[0].backends");
+    let e = build_err("- { name: r, backends: [{ backend: a, respond: { status: 500 } }] }");
+    assert_eq!(e.path, "[0].backends[0]");
+}
