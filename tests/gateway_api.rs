@@ -620,3 +620,66 @@ fn backend_refs_share_traffic_by_weight() {
         "weight 0 gets nothing: {counts:?}"
     );
 }
+
+#[test]
+fn the_frontegg_variant_fetches_its_keys_through_an_agentgateway_backend() {
+    // The shipped variant, with the identity provider's host given as an address: this
+    // machine may have no DNS, and the host is resolved when the config loads.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shipped = repo_root().join("conf/examples");
+    std::fs::create_dir(dir.path().join("frontegg-gateway-api")).expect("mkdir");
+    for entry in std::fs::read_dir(shipped.join("frontegg-gateway-api")).expect("list") {
+        let path = entry.expect("entry").path();
+        let text = std::fs::read_to_string(&path)
+            .expect("read")
+            .replace("host: acme.frontegg.com", "host: 127.0.0.9");
+        let name = path.file_name().expect("name");
+        std::fs::write(dir.path().join("frontegg-gateway-api").join(name), text).expect("write");
+    }
+    let config = dir.path().join("frontegg-gateway-api.yaml");
+    std::fs::copy(shipped.join("frontegg-gateway-api.yaml"), &config).expect("copy");
+    let out = run_cli(&["check", "--config", config.to_str().expect("path")]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "agentgateway-system/frontegg-idp = 127.0.0.9:443",
+        "provider https://acme.frontegg.com: issuer https://acme.frontegg.com, audiences [environment-id], keys fetched at run time from backend agentgateway-system/frontegg-idp, path /.well-known/jwks.json",
+        "transformation: set x-tenant-version = jwt.userMetadata.version",
+        "EnterpriseAgentgatewayPolicy agentgateway-system/jwt-version applies to Gateway agentgateway-system/agentgateway-proxy port 8080 (PreRouting)",
+    ] {
+        assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
+    }
+}
+
+#[test]
+fn a_value_outside_the_specs_enums_leaves_the_route_unaccepted() {
+    let e = echoes("edge", &["ok"]);
+    let listen = free_addr("127.0.0.1");
+    let manifests = [
+        gateway(&format!("    - {{ name: http, protocol: HTTP, port: {} }}\n", listen.port())),
+        route("edge", "good", None, "  parentRefs: [{ name: gw }]\n  rules:\n    - matches: [{ path: { type: Exact, value: /good } }]\n      backendRefs: [{ name: ok, port: 80 }]\n"),
+        route("edge", "odd", None, "  parentRefs: [{ name: gw }]\n  rules:\n    - matches: [{ path: { type: Glob, value: /odd } }, { method: BREW }]\n      backendRefs: [{ name: ok, port: 80 }]\n"),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    assert_eq!(served(gw.addr, "GET", "/good", &[]), "ok");
+    assert_eq!(
+        served(gw.addr, "GET", "/odd", &[]),
+        "404 no_route",
+        "the route is not served"
+    );
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("HTTPRoute edge/odd\n    parent Gateway edge/gw\n      Accepted: False (UnsupportedValue): rules[0].matches[0].path.type `Glob`, rules[0].matches[1].method `BREW` not implemented yet; the route is not served"),
+        "{summary}"
+    );
+}

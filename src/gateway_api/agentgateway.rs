@@ -22,32 +22,53 @@ pub struct BackendSpec {
     pub mcp: Unsupported,
     #[serde(default)]
     pub dynamic_forward_proxy: Unsupported,
+    #[serde(default)]
+    pub aws: Unsupported,
+    #[serde(default)]
+    pub a2a: Unsupported,
 }
 
 impl BackendSpec {
     /// What the backend uses that this front-end does not implement; it then does not
     /// resolve.
     pub fn unsupported(&self) -> Vec<&'static str> {
-        let mut names = present!(self, ai => "ai", mcp => "mcp", dynamic_forward_proxy => "dynamicForwardProxy");
+        let mut names = present!(self,
+            ai => "ai",
+            mcp => "mcp",
+            dynamic_forward_proxy => "dynamicForwardProxy",
+            aws => "aws",
+            a2a => "a2a",
+        );
+        if let Some(s) = &self.static_ {
+            names.extend(present!(s, unix_path => "static.unixPath"));
+        }
         if let Some(p) = &self.policies {
             names.extend(present!(p,
                 http => "policies.http",
                 tcp => "policies.tcp",
                 auth => "policies.auth",
+                ext_auth => "policies.extAuth",
                 ai => "policies.ai",
                 mcp => "policies.mcp",
-                a2a => "policies.a2a",
                 health => "policies.health",
+                transformation => "policies.transformation",
                 tunnel => "policies.tunnel",
             ));
             if let Some(t) = &p.tls {
                 names.extend(present!(t,
-                    ca_cert_refs => "policies.tls.caCertRefs",
+                    ca_certificate_refs => "policies.tls.caCertificateRefs",
                     mtls_certificate_ref => "policies.tls.mtlsCertificateRef",
                     insecure_skip_verify => "policies.tls.insecureSkipVerify",
                     verify_subject_alt_names => "policies.tls.verifySubjectAltNames",
                     alpn_protocols => "policies.tls.alpnProtocols",
+                    key_exchange_groups => "policies.tls.keyExchangeGroups",
                 ));
+                if t.certificate_source
+                    .as_deref()
+                    .is_some_and(|c| c != "Inline")
+                {
+                    names.push("policies.tls.certificateSource");
+                }
             }
         }
         names
@@ -57,8 +78,13 @@ impl BackendSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StaticBackend {
-    pub host: String,
-    pub port: u16,
+    /// Absent only with `unixPath`, which is not served.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub unix_path: Unsupported,
 }
 
 /// Policies attached to a backend: only `tls` is read; the rest is reported unsupported.
@@ -74,13 +100,15 @@ pub struct BackendPolicies {
     #[serde(default)]
     pub auth: Unsupported,
     #[serde(default)]
+    pub ext_auth: Unsupported,
+    #[serde(default)]
     pub ai: Unsupported,
     #[serde(default)]
     pub mcp: Unsupported,
     #[serde(default)]
-    pub a2a: Unsupported,
-    #[serde(default)]
     pub health: Unsupported,
+    #[serde(default)]
+    pub transformation: Unsupported,
     #[serde(default)]
     pub tunnel: Unsupported,
 }
@@ -93,7 +121,7 @@ pub struct BackendTlsPolicy {
     #[serde(default)]
     pub sni: Option<String>,
     #[serde(default)]
-    pub ca_cert_refs: Unsupported,
+    pub ca_certificate_refs: Unsupported,
     #[serde(default)]
     pub mtls_certificate_ref: Unsupported,
     #[serde(default)]
@@ -102,6 +130,11 @@ pub struct BackendTlsPolicy {
     pub verify_subject_alt_names: Unsupported,
     #[serde(default)]
     pub alpn_protocols: Unsupported,
+    #[serde(default)]
+    pub key_exchange_groups: Unsupported,
+    /// `Inline` (the default, and the only one served) or `SPIFFE`.
+    #[serde(default)]
+    pub certificate_source: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +150,8 @@ pub struct PolicySpec {
     pub frontend: Unsupported,
     #[serde(default)]
     pub backend: Unsupported,
+    #[serde(default)]
+    pub strategy: Unsupported,
 }
 
 impl PolicySpec {
@@ -129,7 +164,12 @@ impl PolicySpec {
             target_selectors => "targetSelectors",
             frontend => "frontend",
             backend => "backend",
+            strategy => "strategy",
         );
+        if self.target_refs.iter().any(|t| t.port.is_some()) {
+            // Only frontend policies may name a port, and those are not served.
+            names.push("targetRefs[].port");
+        }
         if let Some(t) = &self.traffic {
             names.extend(present!(t,
                 cors => "traffic.cors",
@@ -145,17 +185,27 @@ impl PolicySpec {
                 timeouts => "traffic.timeouts",
                 retry => "traffic.retry",
                 direct_response => "traffic.directResponse",
+                buffer => "traffic.buffer",
+                delay => "traffic.delay",
             ));
             if let Some(jwt) = &t.jwt_authentication {
+                names.extend(present!(jwt,
+                    location => "traffic.jwtAuthentication.location",
+                    mcp => "traffic.jwtAuthentication.mcp",
+                ));
                 for p in &jwt.providers {
                     if let Some(r) = &p.jwks.remote {
-                        names.extend(present!(r, cache_duration => "traffic.jwtAuthentication.providers[].jwks.remote.cacheDuration"));
+                        names.extend(present!(r, url => "traffic.jwtAuthentication.providers[].jwks.remote.url"));
                     }
                 }
             }
             if let Some(tr) = &t.transformation {
+                names.extend(present!(tr, conditional => "traffic.transformation.conditional"));
                 for h in [&tr.request, &tr.response].into_iter().flatten() {
-                    names.extend(present!(h, body => "traffic.transformation.*.body"));
+                    names.extend(present!(h,
+                        body => "traffic.transformation.*.body",
+                        metadata => "traffic.transformation.*.metadata",
+                    ));
                 }
             }
         }
@@ -172,6 +222,9 @@ pub struct TargetRef {
     pub name: String,
     #[serde(default)]
     pub section_name: Option<String>,
+    /// Only for frontend policies, which are not served.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -210,6 +263,10 @@ pub struct Traffic {
     pub retry: Unsupported,
     #[serde(default)]
     pub direct_response: Unsupported,
+    #[serde(default)]
+    pub buffer: Unsupported,
+    #[serde(default)]
+    pub delay: Unsupported,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -219,6 +276,10 @@ pub struct JwtAuthentication {
     #[serde(default)]
     pub mode: Option<String>,
     pub providers: Vec<JwtProvider>,
+    #[serde(default)]
+    pub location: Unsupported,
+    #[serde(default)]
+    pub mcp: Unsupported,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,10 +303,17 @@ pub struct Jwks {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemoteJwks {
-    pub jwks_path: String,
-    pub backend_ref: ObjectRef,
+    /// Required with `backendRef`.
     #[serde(default)]
-    pub cache_duration: Unsupported,
+    pub jwks_path: Option<String>,
+    #[serde(default)]
+    pub backend_ref: Option<ObjectRef>,
+    #[serde(default)]
+    pub url: Unsupported,
+    /// How long fetched keys are kept (`5m`, `1h30m`); the refresh interval when the
+    /// provider's answer says nothing.
+    #[serde(default)]
+    pub cache_duration: Option<String>,
 }
 
 /// A reference to a backend object: a `Service` (with `port`) or an `AgentgatewayBackend`.
@@ -270,6 +338,8 @@ pub struct Transformation {
     pub request: Option<HeaderTransform>,
     #[serde(default)]
     pub response: Option<HeaderTransform>,
+    #[serde(default)]
+    pub conditional: Unsupported,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -283,6 +353,8 @@ pub struct HeaderTransform {
     pub remove: Vec<String>,
     #[serde(default)]
     pub body: Unsupported,
+    #[serde(default)]
+    pub metadata: Unsupported,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,15 +390,23 @@ impl JwtAuthentication {
                     jwks.insert("inline".into(), inline.clone().into());
                 }
                 (None, Some(remote)) => {
-                    let backend = backend_of(&remote.backend_ref).ok_or_else(|| {
-                        format!(
-                            "the JWKS backend `{}` does not resolve",
-                            remote.backend_ref.name
-                        )
+                    let (Some(backend_ref), Some(path)) = (&remote.backend_ref, &remote.jwks_path)
+                    else {
+                        return Err("a remote JWKS needs `backendRef` and `jwksPath`".into());
+                    };
+                    let backend = backend_of(backend_ref).ok_or_else(|| {
+                        format!("the JWKS backend `{}` does not resolve", backend_ref.name)
                     })?;
                     let mut r = Mapping::new();
                     r.insert("backend".into(), backend.into());
-                    r.insert("path".into(), remote.jwks_path.clone().into());
+                    // agentgateway takes the path with or without its leading `/`.
+                    r.insert(
+                        "path".into(),
+                        format!("/{}", path.trim_start_matches('/')).into(),
+                    );
+                    if let Some(every) = &remote.cache_duration {
+                        r.insert("default_refresh".into(), every.clone().into());
+                    }
                     jwks.insert("remote".into(), Value::Mapping(r));
                 }
                 _ => return Err("a provider's jwks needs `inline` or `remote`, one of them".into()),
@@ -349,8 +429,9 @@ impl JwtAuthentication {
 }
 
 impl HeaderTransform {
-    /// The native `transformation` section (`request` or `response`).
-    pub fn to_native(&self) -> Value {
+    /// The operations as native transformation sections, one per kind that is given, in the
+    /// order agentgateway applies them: `add`, then `set`, then `remove`.
+    pub fn to_native_steps(&self) -> Vec<(&'static str, Value)> {
         let entries = |list: &[NameValue]| {
             Value::Sequence(
                 list.iter()
@@ -363,13 +444,17 @@ impl HeaderTransform {
                     .collect(),
             )
         };
-        let mut section = Mapping::new();
-        section.insert("set".into(), entries(&self.set));
-        section.insert("add".into(), entries(&self.add));
-        section.insert(
-            "remove".into(),
-            Value::Sequence(self.remove.iter().cloned().map(Value::from).collect()),
-        );
-        Value::Mapping(section)
+        let mut steps = Vec::new();
+        if !self.add.is_empty() {
+            steps.push(("add", entries(&self.add)));
+        }
+        if !self.set.is_empty() {
+            steps.push(("set", entries(&self.set)));
+        }
+        if !self.remove.is_empty() {
+            let names = self.remove.iter().cloned().map(Value::from).collect();
+            steps.push(("remove", Value::Sequence(names)));
+        }
+        steps
     }
 }

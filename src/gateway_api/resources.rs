@@ -159,12 +159,48 @@ pub struct HttpRouteSpec {
 }
 
 impl HttpRouteSpec {
-    /// Route-level fields set that this front-end does not implement; the route is then not
-    /// served.
-    pub fn unsupported(&self) -> Vec<&'static str> {
-        present!(self, use_default_gateways => "useDefaultGateways")
+    /// What makes the route unusable here: route-level fields this front-end does not
+    /// implement, and values outside the specification's enums (which it says must leave the
+    /// route not accepted, reason `UnsupportedValue`). The route is then not served.
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut found: Vec<String> = present!(self, use_default_gateways => "useDefaultGateways")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        for (r, rule) in self.rules.iter().enumerate() {
+            for (m, matched) in rule.matches.iter().flatten().enumerate() {
+                let at = format!("rules[{r}].matches[{m}]");
+                let path_kind = matched.path.as_ref().and_then(|p| p.kind.as_deref());
+                if let Some(kind) = path_kind.filter(|k| !PATH_MATCH_TYPES.contains(k)) {
+                    found.push(format!("{at}.path.type `{kind}`"));
+                }
+                for (list, what) in [
+                    (&matched.headers, "headers"),
+                    (&matched.query_params, "queryParams"),
+                ] {
+                    for (i, v) in list.iter().enumerate() {
+                        if let Some(kind) =
+                            v.kind.as_deref().filter(|k| !VALUE_MATCH_TYPES.contains(k))
+                        {
+                            found.push(format!("{at}.{what}[{i}].type `{kind}`"));
+                        }
+                    }
+                }
+                if let Some(method) = matched.method.as_deref().filter(|m| !METHODS.contains(m)) {
+                    found.push(format!("{at}.method `{method}`"));
+                }
+            }
+        }
+        found
     }
 }
+
+/// The values the specification defines for the open enums a match uses.
+const PATH_MATCH_TYPES: [&str; 3] = ["Exact", "PathPrefix", "RegularExpression"];
+const VALUE_MATCH_TYPES: [&str; 2] = ["Exact", "RegularExpression"];
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 /// A route without rules has one rule, matching every request and sending it nowhere.
 fn default_rules() -> Vec<HttpRouteRule> {

@@ -491,10 +491,14 @@ impl<'d> Translator<'_, 'd> {
                         ),
                     ));
                 }
-                let Some(target) = &spec.static_ else {
+                let Some((host, port)) = spec
+                    .static_
+                    .as_ref()
+                    .and_then(|s| Some((s.host.clone()?, s.port?)))
+                else {
                     return Err((
                         "UnsupportedValue",
-                        format!("AgentgatewayBackend {key} has no `static` target"),
+                        format!("AgentgatewayBackend {key} has no `static` host and port"),
                     ));
                 };
                 let tls = spec
@@ -510,8 +514,7 @@ impl<'d> Translator<'_, 'd> {
                 Ok(self.add_backend(
                     key.clone(),
                     || {
-                        let mut b =
-                            BackendConfig::single(key.clone(), target.host.clone(), target.port);
+                        let mut b = BackendConfig::single(key.clone(), host, port);
                         b.tls = tls;
                         b
                     },
@@ -726,49 +729,15 @@ impl<'d> Translator<'_, 'd> {
                     config,
                 });
             }
-            if let Some(t) = traffic
-                .transformation
-                .as_ref()
-                .and_then(|t| t.request.as_ref())
-            {
-                let mut config = serde_yaml::Mapping::new();
-                config.insert("request".into(), t.to_native());
-                self.out.mounts.push(Mount {
-                    model: format!(
-                        "listeners[{index}].filters.{phase_name}[{}].config.request",
-                        list.len()
-                    ),
-                    file: doc.file.clone(),
-                    map: doc.map.clone(),
-                    at: "spec.traffic.transformation.request".into(),
-                    label: doc.label().into(),
-                });
-                list.push(FilterEntry {
-                    name: "transformation".into(),
-                    config: serde_yaml::Value::Mapping(config),
-                });
-            }
-            if let Some(t) = traffic
-                .transformation
-                .as_ref()
-                .and_then(|t| t.response.as_ref())
-            {
-                let mut config = serde_yaml::Mapping::new();
-                config.insert("response".into(), t.to_native());
-                self.out.mounts.push(Mount {
-                    model: format!(
-                        "listeners[{index}].filters.response[{}].config.response",
-                        filters.response.len()
-                    ),
-                    file: doc.file.clone(),
-                    map: doc.map.clone(),
-                    at: "spec.traffic.transformation.response".into(),
-                    label: doc.label().into(),
-                });
-                filters.response.push(FilterEntry {
-                    name: "transformation".into(),
-                    config: serde_yaml::Value::Mapping(config),
-                });
+            if let Some(t) = &traffic.transformation {
+                if let Some(request) = &t.request {
+                    let at = format!("listeners[{index}].filters.{phase_name}");
+                    self.transformations(doc, "request", request, list, &at);
+                }
+                if let Some(response) = &t.response {
+                    let at = format!("listeners[{index}].filters.response");
+                    self.transformations(doc, "response", response, &mut filters.response, &at);
+                }
             }
             self.out.report.policies.push(format!(
                 "{} applies to Gateway {} port {} ({phase})",
@@ -778,6 +747,36 @@ impl<'d> Translator<'_, 'd> {
             ));
         }
         Ok(filters)
+    }
+
+    /// A policy's transformation of `section` (`request` or `response`) as native
+    /// transformation filters appended to `list` (at model path `at`): one per operation, in
+    /// agentgateway's order (add, set, remove) rather than the native filter's own.
+    fn transformations(
+        &mut self,
+        doc: &Document,
+        section: &str,
+        transform: &agentgateway::HeaderTransform,
+        list: &mut Vec<FilterEntry>,
+        at: &str,
+    ) {
+        for (op, ops) in transform.to_native_steps() {
+            let mut inner = serde_yaml::Mapping::new();
+            inner.insert(op.into(), ops);
+            let mut config = serde_yaml::Mapping::new();
+            config.insert(section.into(), serde_yaml::Value::Mapping(inner));
+            self.out.mounts.push(Mount {
+                model: format!("{at}[{}].config.{section}.{op}", list.len()),
+                file: doc.file.clone(),
+                map: doc.map.clone(),
+                at: format!("spec.traffic.transformation.{section}.{op}"),
+                label: doc.label().into(),
+            });
+            list.push(FilterEntry {
+                name: "transformation".into(),
+                config: serde_yaml::Value::Mapping(config),
+            });
+        }
     }
 
     fn report_gateways(&mut self, gateways: &[ServedGateway<'d>]) {
