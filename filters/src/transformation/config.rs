@@ -16,7 +16,13 @@
 //!         - { name: x-served-version, value: 'request.headers["x-tenant-version"]' }
 //! ```
 //!
-//! Every `value` is a CEL expression (a string literal is `'text'`).
+//! Every `value` is a CEL expression (a string literal is `'text'`); `text` instead of `value`
+//! gives a fixed header value with no expression at all:
+//!
+//! ```yaml
+//!       set:
+//!         - { name: x-served-by, text: edge-1 }
+//! ```
 
 use serde::Deserialize;
 
@@ -40,10 +46,15 @@ pub(super) struct HeaderOps {
     pub remove: Vec<String>,
 }
 
+/// A header and its value: a CEL expression (`value`) or a fixed text (`text`), one of them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct HeaderExpr {
     pub name: String,
     /// A CEL expression.
-    pub value: String,
+    #[serde(default)]
+    pub value: Option<String>,
+    /// A fixed value, used as it is.
+    #[serde(default)]
+    pub text: Option<String>,
 }

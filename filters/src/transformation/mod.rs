@@ -41,7 +41,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::HeaderName;
 
-use config::{HeaderOps, TransformationConfig};
+use config::{HeaderExpr, HeaderOps, TransformationConfig};
 use expr::{Expression, Uses, Variables};
 use header_value::{to_header_value, Dropped};
 use stats::{DropCount, DropCounters};
@@ -70,19 +70,79 @@ impl OpKind {
     }
 }
 
+/// Where an operation's value comes from.
+#[derive(Debug)]
+enum ValueSource {
+    /// A CEL expression, evaluated per request.
+    Cel(Expression),
+    /// A fixed value, checked at load.
+    Text(http::HeaderValue),
+}
+
+impl ValueSource {
+    fn compile(op: &HeaderExpr, at: &str) -> Result<Self, FilterConfigError> {
+        match (&op.value, &op.text) {
+            (Some(expr), None) => Ok(ValueSource::Cel(Expression::compile(
+                expr,
+                &format!("{at}.value"),
+            )?)),
+            (None, Some(text)) => {
+                let value = to_header_value(Ok(cel::Value::String(Arc::new(text.clone()))))
+                    .map_err(|_| {
+                        FilterConfigError::new(
+                            format!("{at}.text"),
+                            "not a header value: visible ASCII, spaces and tabs, at most 8 KiB",
+                        )
+                    })?;
+                Ok(ValueSource::Text(value))
+            }
+            _ => Err(FilterConfigError::new(
+                at,
+                "give `value` (a CEL expression) or `text` (a fixed value), one of them",
+            )),
+        }
+    }
+
+    fn value(&self, vars: &Variables) -> Result<http::HeaderValue, Dropped> {
+        match self {
+            ValueSource::Cel(expr) => to_header_value(expr.evaluate(vars)),
+            ValueSource::Text(value) => Ok(value.clone()),
+        }
+    }
+
+    fn uses(&self) -> Uses {
+        match self {
+            ValueSource::Cel(expr) => expr.uses(),
+            ValueSource::Text(_) => Uses::default(),
+        }
+    }
+}
+
+/// The expression's text, or the fixed value quoted.
+impl std::fmt::Display for ValueSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ValueSource::Cel(expr) => f.write_str(expr.source()),
+            ValueSource::Text(value) => {
+                write!(f, "{:?}", String::from_utf8_lossy(value.as_bytes()))
+            }
+        }
+    }
+}
+
 /// One `set` or `add` entry, compiled.
 #[derive(Debug)]
 struct HeaderOp {
     kind: OpKind,
     name: HeaderName,
-    expr: Expression,
+    value: ValueSource,
     drops: DropCounters,
 }
 
 impl HeaderOp {
     /// What the operation did with the result of its expression, as `explain` says it.
     fn note(&self, result: &Result<http::HeaderValue, Dropped>) -> String {
-        let (kind, name, source) = (self.kind.as_str(), &self.name, self.expr.source());
+        let (kind, name, source) = (self.kind.as_str(), &self.name, &self.value);
         match (result, self.kind) {
             (Ok(v), _) => format!(
                 "{kind} {name} = {:?} (from `{source}`)",
@@ -130,7 +190,7 @@ impl Transformation {
                 ops.push(HeaderOp {
                     kind,
                     name: header_name(&op.name, &format!("{at}.name"))?,
-                    expr: Expression::compile(&op.value, &format!("{at}.value"))?,
+                    value: ValueSource::compile(op, &at)?,
                     drops: DropCounters::default(),
                 });
             }
@@ -143,7 +203,7 @@ impl Transformation {
         }
         let uses = ops
             .iter()
-            .fold(Uses::default(), |u, op| u.union(op.expr.uses()));
+            .fold(Uses::default(), |u, op| u.union(op.value.uses()));
         Ok(Transformation { remove, ops, uses })
     }
 
@@ -162,7 +222,7 @@ impl Transformation {
             }
         }
         for op in &self.ops {
-            let result = to_header_value(op.expr.evaluate(vars));
+            let result = op.value.value(vars);
             if let Some(notes) = notes.as_deref_mut() {
                 notes.push(op.note(&result));
             }
@@ -265,7 +325,7 @@ impl Filter for TransformationFilter {
                 "transformation: {} {} = {}",
                 op.kind.as_str(),
                 op.name,
-                op.expr.source()
+                op.value
             )
         });
         removes.chain(ops).collect()

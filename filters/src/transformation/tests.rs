@@ -282,3 +282,39 @@ async fn the_filter_works_on_requests_and_responses() {
         Some(&b"v9"[..])
     );
 }
+
+#[test]
+fn fixed_text_needs_no_expression() {
+    let t = section(
+        r#"
+set: [{ name: x-set, text: "set-overwrites-values" }]
+add: [{ name: x-add, text: "header-add" }]
+"#,
+    );
+    let mut req = RequestHeader::build("GET", b"/", None).expect("request");
+    req.insert_header("x-set", "old").expect("header");
+    req.insert_header("x-add", "original").expect("header");
+    let vars = Variables::bind(t.uses(), None, &req, None);
+    t.apply(&mut req, &vars, None);
+    assert_eq!(
+        req.headers.get("x-set").map(|v| v.as_bytes()),
+        Some(&b"set-overwrites-values"[..])
+    );
+    let added: Vec<_> = req
+        .headers
+        .get_all("x-add")
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    assert_eq!(added, [b"original".to_vec(), b"header-add".to_vec()]);
+    assert_eq!(
+        t.uses(),
+        Uses::default(),
+        "no variable is bound for fixed text"
+    );
+
+    let e = compile_err("set: [{ name: x, text: \"a\\nb\" }]");
+    assert_eq!(e.path, "request.set[0].text");
+    let e = compile_err("set: [{ name: x, text: a, value: \"'b'\" }]");
+    assert_eq!(e.path, "request.set[0]");
+}
