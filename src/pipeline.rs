@@ -67,8 +67,9 @@ impl Pipeline {
             .iter()
             .map(|b| Arc::new(BackendClient::new(b.clone())) as Arc<dyn HttpClient>)
             .collect();
-        let mut build_ctx =
-            BuildContext::new(&backend_names, loaded.origin.base_dir()).with_clients(&clients);
+        let mut build_ctx = BuildContext::new(&backend_names, loaded.origin.base_dir())
+            .with_clients(&clients)
+            .with_registry(registry);
         if let Some(background) = background {
             build_ctx = build_ctx.with_background(background);
         }

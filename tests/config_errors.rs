@@ -161,7 +161,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `max_request_body_bytes`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `redirect`, `filters`, `max_request_body_bytes`",
     );
 }
 
@@ -235,7 +235,7 @@ fn route_answers_and_host_names() {
             "        backend: a\n",
             "        backend: a\n        respond: { status: 503 }\n",
         ),
-        "FILE:17:9: listeners[0].routes[1]: give one of `backend`, `backends` and `respond`",
+        "FILE:17:9: listeners[0].routes[1]: give one of `backend`, `backends`, `respond` and `redirect`",
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        respond: { status: 99 }\n"),
@@ -259,10 +259,25 @@ fn route_answers_and_host_names() {
 }
 
 #[test]
+fn route_filters_are_placed_like_a_listeners() {
+    assert_rejected(
+        &VALID.replace(
+            "        backend: a\n",
+            "        backend: a\n        filters: { request: [{ name: url_rewrite, config: { path: { full: /x } } }], response: [{ name: url_rewrite }] }\n",
+        ),
+        "FILE:19:99: listeners[0].routes[1].filters.response[0].name: filter `url_rewrite` cannot run in response (it runs in: post_routing)",
+    );
+    assert_rejected(
+        &VALID.replace("        backend: a\n", "        redirect: { status: 200 }\n"),
+        "FILE:18:21: listeners[0].routes[1].redirect.status: 200 is not a redirect: 301, 302, 303, 307 or 308",
+    );
+}
+
+#[test]
 fn missing_fields_and_syntax() {
     assert_rejected(
         &VALID.replace("        backend: a\n", ""),
-        "FILE:17:9: listeners[0].routes[1]: a route needs a `backend` to send to, `backends` to split over, or a `respond` to answer with",
+        "FILE:17:9: listeners[0].routes[1]: a route needs a `backend` to send to, `backends` to split over, a `respond` to answer with or a `redirect`",
     );
     assert_rejected(
         "backends: []\nlisteners: [\n",

@@ -366,7 +366,7 @@ fn rules_that_cannot_send_answer_500_and_say_why() {
         rule("/cross", "      backendRefs: [{ name: ok, namespace: other, port: 80 }]\n"),
         rule("/kind", "      backendRefs: [{ group: example.com, kind: Bucket, name: b }]\n"),
         rule("/weightless", "      backendRefs: [{ name: ok, port: 80, weight: 0 }]\n"),
-        rule("/filtered", "      filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: x, value: y }] } }]\n      backendRefs: [{ name: ok, port: 80 }]\n"),
+        rule("/filtered", "      filters: [{ type: RequestMirror, requestMirror: { backendRef: { name: ok, port: 80 } } }]\n      backendRefs: [{ name: ok, port: 80 }]\n"),
     ]
     .concat();
     let manifests = [
@@ -397,7 +397,7 @@ fn rules_that_cannot_send_answer_500_and_say_why() {
     ]);
     let summary = String::from_utf8_lossy(&out.stdout);
     for expected in [
-        "Accepted: False (UnsupportedValue): rule 7: filter RequestHeaderModifier (requestHeaderModifier): not implemented yet; the rule answers 500",
+        "Accepted: False (UnsupportedValue): rule 7: filter RequestMirror (requestMirror): not implemented yet; the rule answers 500",
         "ResolvedRefs: False (BackendNotFound): rule 2: AgentgatewayBackend edge/nope is not in the manifests",
     ] {
         assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
@@ -681,5 +681,143 @@ fn a_value_outside_the_specs_enums_leaves_the_route_unaccepted() {
     assert!(
         summary.contains("HTTPRoute edge/odd\n    parent Gateway edge/gw\n      Accepted: False (UnsupportedValue): rules[0].matches[0].path.type `Glob`, rules[0].matches[1].method `BREW` not implemented yet; the route is not served"),
         "{summary}"
+    );
+}
+
+/// The response header `name` of `resp`.
+fn header<'r>(resp: &'r Response, name: &str) -> Option<&'r str> {
+    resp.header(name)
+}
+
+/// The header `name` as the echo app saw it (repeated values joined with ", ").
+fn seen(resp: &Response, name: &str) -> Option<String> {
+    resp.json()["headers"][name].as_str().map(str::to_owned)
+}
+
+#[test]
+fn header_modifiers_rewrites_and_redirects() {
+    let e = echoes("edge", &["v1", "v2"]);
+    let listen = free_addr("127.0.0.1");
+    let port = listen.port();
+    let rule = |path: &str, body: &str| {
+        format!("    - matches: [{{ path: {{ type: PathPrefix, value: {path} }} }}]\n{body}")
+    };
+    let v1 = "      backendRefs: [{ name: v1, port: 80 }]\n";
+    let spec = [
+        "  parentRefs: [{ name: gw }]\n  rules:\n".to_owned(),
+        rule("/set", &format!("      filters: [{{ type: RequestHeaderModifier, requestHeaderModifier: {{ set: [{{ name: X-Header-Set, value: set-overwrites-values }}] }} }}]\n{v1}")),
+        rule("/add", &format!("      filters: [{{ type: RequestHeaderModifier, requestHeaderModifier: {{ add: [{{ name: X-Header-Add, value: add-appends-values }}] }} }}]\n{v1}")),
+        rule("/remove", &format!("      filters: [{{ type: RequestHeaderModifier, requestHeaderModifier: {{ remove: [X-Header-Remove] }} }}]\n{v1}")),
+        rule("/response", &format!("      filters: [{{ type: ResponseHeaderModifier, responseHeaderModifier: {{ set: [{{ name: X-Header-Set, value: set-overwrites-values }}], add: [{{ name: X-Header-Add, value: add-appends-values }}], remove: [X-Header-Remove] }} }}]\n{v1}")),
+        rule("/backend-filter", "      backendRefs:\n        - { name: v1, port: 80, filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: Backend, value: v1 }] } }] }\n        - { name: v2, port: 80, filters: [{ type: RequestHeaderModifier, requestHeaderModifier: { set: [{ name: Backend, value: v2 }] } }] }\n"),
+        rule("/rewrite-prefix", &format!("      filters: [{{ type: URLRewrite, urlRewrite: {{ hostname: one.example.org, path: {{ type: ReplacePrefixMatch, replacePrefixMatch: /one }} }} }}]\n{v1}")),
+        rule("/strip-prefix", &format!("      filters: [{{ type: URLRewrite, urlRewrite: {{ path: {{ type: ReplacePrefixMatch, replacePrefixMatch: / }} }} }}]\n{v1}")),
+        rule("/rewrite-full", &format!("      filters: [{{ type: URLRewrite, urlRewrite: {{ path: {{ type: ReplaceFullPath, replaceFullPath: /one }} }} }}]\n{v1}")),
+        rule("/hostname-redirect", "      filters: [{ type: RequestRedirect, requestRedirect: { hostname: example.org } }]\n"),
+        rule("/host-and-status", "      filters: [{ type: RequestRedirect, requestRedirect: { hostname: example.org, statusCode: 301 } }]\n"),
+        rule("/original-prefix", "      filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /replacement-prefix } } }]\n"),
+        rule("/scheme", "      filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }]\n"),
+        rule("/port", "      filters: [{ type: RequestRedirect, requestRedirect: { port: 8083, statusCode: 308 } }]\n"),
+        rule("/see-other", "      filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 303 } }]\n"),
+        rule("/backend-redirect", "      backendRefs:\n        - { name: v1, port: 80, filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /redirected-full } } }] }\n"),
+    ]
+    .concat();
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: http, protocol: HTTP, port: {port} }}\n"
+        )),
+        route("edge", "filters", None, &spec),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    let get = |path: &str, headers: &[(&str, &str)]| request(gw.addr, "GET", path, headers);
+
+    let r = get(
+        "/set",
+        &[
+            ("X-Header-Set", "some-other-value"),
+            ("Some-Other-Header", "val"),
+        ],
+    );
+    assert_eq!(
+        seen(&r, "x-header-set").as_deref(),
+        Some("set-overwrites-values")
+    );
+    assert_eq!(seen(&r, "some-other-header").as_deref(), Some("val"));
+    let r = get("/add", &[("x-header-add", "some-other-value")]);
+    assert_eq!(
+        seen(&r, "x-header-add").as_deref(),
+        Some("some-other-value, add-appends-values")
+    );
+    let r = get("/remove", &[("X-Header-Remove", "val")]);
+    assert_eq!(seen(&r, "x-header-remove"), None);
+
+    let echo =
+        "X-Header-Set:some-other-value,X-Header-Add:original,X-Header-Remove:val,Another:kept";
+    let r = get("/response", &[("x-echo-set-header", echo)]);
+    assert_eq!(header(&r, "x-header-set"), Some("set-overwrites-values"));
+    let added: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-header-add"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(added, ["original", "add-appends-values"]);
+    assert_eq!(header(&r, "x-header-remove"), None);
+    assert_eq!(header(&r, "another"), Some("kept"));
+
+    // Each share's own filter applies only when that share is drawn.
+    for _ in 0..40 {
+        let r = get("/backend-filter", &[]);
+        assert_eq!(
+            seen(&r, "backend"),
+            Some(r.served_by()),
+            "the filter of the backend chosen"
+        );
+    }
+
+    let r = get("/rewrite-prefix/two?x=1", &[("host", "rewrite.example")]);
+    assert_eq!(r.json()["path"], "/one/two?x=1");
+    assert_eq!(seen(&r, "host").as_deref(), Some("one.example.org"));
+    assert_eq!(get("/strip-prefix/three", &[]).json()["path"], "/three");
+    assert_eq!(get("/strip-prefix", &[]).json()["path"], "/");
+    assert_eq!(get("/rewrite-full/a/b", &[]).json()["path"], "/one");
+
+    let host = format!("gw.example:{port}");
+    let redirect = |path: &str| {
+        let r = get(path, &[("host", &host)]);
+        (r.status, header(&r, "location").unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        redirect("/hostname-redirect"),
+        (302, format!("http://example.org:{port}/hostname-redirect"))
+    );
+    assert_eq!(
+        redirect("/host-and-status"),
+        (301, format!("http://example.org:{port}/host-and-status"))
+    );
+    assert_eq!(
+        redirect("/original-prefix/lemon"),
+        (
+            302,
+            format!("http://gw.example:{port}/replacement-prefix/lemon")
+        )
+    );
+    assert_eq!(
+        redirect("/scheme"),
+        (302, "https://gw.example/scheme".to_owned()),
+        "https goes to 443, left out"
+    );
+    assert_eq!(
+        redirect("/port"),
+        (308, "http://gw.example:8083/port".to_owned())
+    );
+    assert_eq!(
+        redirect("/see-other"),
+        (303, format!("http://gw.example:{port}/see-other"))
+    );
+    assert_eq!(
+        redirect("/backend-redirect/x"),
+        (302, format!("http://gw.example:{port}/redirected-full"))
     );
 }

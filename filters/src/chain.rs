@@ -76,10 +76,12 @@ impl FilterChain {
             .chain(self.post_routing.iter().map(|f| &**f))
     }
 
-    /// Every filter of the chain, request filters first: for metrics and readiness.
+    /// Every filter of the chain, request filters first, then the routes' own: for metrics
+    /// and readiness.
     pub fn filters(&self) -> impl Iterator<Item = &dyn Filter> {
         self.request_filters()
             .chain(self.response.iter().map(|f| &**f))
+            .chain(self.router.nested().iter().map(|f| &**f))
     }
 
     /// Runs the request filters on one request, in order, until one answers.
@@ -98,11 +100,15 @@ impl FilterChain {
         observer: &mut impl ChainObserver,
     ) -> Flow {
         for filter in self.request_filters() {
-            observer.before(filter, ctx);
-            let flow = filter.on_request(ctx).await;
-            observer.after(filter, ctx, &flow);
-            if let Flow::Respond(_) = flow {
-                return flow;
+            if let Flow::Respond(answer) = run_one(filter, ctx, observer).await {
+                return Flow::Respond(answer);
+            }
+        }
+        // The chosen route's own filters, after the listener's.
+        let route_filters = ctx.route().map(|r| r.filters.clone()).unwrap_or_default();
+        for filter in route_filters.request() {
+            if let Flow::Respond(answer) = run_one(&**filter, ctx, observer).await {
+                return Flow::Respond(answer);
             }
         }
         if ctx.route().is_none() {
@@ -117,10 +123,29 @@ impl FilterChain {
         Flow::Continue
     }
 
-    /// Runs the `response` filters on one response header, in order.
+    /// Runs the chosen route's own response filters, then the listener's `response` filters,
+    /// on one response header, in order.
     pub async fn run_response(&self, ctx: &mut ResponseContext<'_>) {
-        for filter in &self.response {
+        let route_filters = ctx.route().map(|r| r.filters.clone()).unwrap_or_default();
+        for filter in route_filters.response().iter().chain(&self.response) {
             filter.on_response(ctx).await;
         }
     }
+
+    /// Whether any response filter may run: the listener's, or some route's.
+    pub fn has_response_filters(&self) -> bool {
+        !self.response.is_empty() || !self.router.nested().is_empty()
+    }
+}
+
+/// Runs one request filter, telling `observer`.
+async fn run_one(
+    filter: &dyn Filter,
+    ctx: &mut RequestContext<'_>,
+    observer: &mut impl ChainObserver,
+) -> Flow {
+    observer.before(filter, ctx);
+    let flow = filter.on_request(ctx).await;
+    observer.after(filter, ctx, &flow);
+    flow
 }

@@ -5,6 +5,8 @@ use std::sync::{Arc, OnceLock};
 
 use pingora_http::{RequestHeader, ResponseHeader};
 
+use crate::Filter;
+
 /// A backend, as resolved from its config name when the config is compiled.
 ///
 /// `index` addresses the server's table of backends, so the request path never looks a backend
@@ -22,7 +24,64 @@ pub struct RouteTarget {
     pub backend: BackendRef,
     /// The route's own cap on the request body, over the listener's.
     pub max_request_body_bytes: Option<u64>,
+    /// The route's own filters (and, for a share of a split, the share's after them).
+    pub filters: RouteFilters,
 }
+
+/// A route's own filters: on the request they run after the listener's `post_routing`
+/// filters, on the response before the listener's `response` filters. Cheap to clone; empty
+/// for most routes.
+#[derive(Clone, Default)]
+pub struct RouteFilters(Option<Arc<FilterLists>>);
+
+struct FilterLists {
+    request: Vec<Arc<dyn Filter>>,
+    response: Vec<Arc<dyn Filter>>,
+}
+
+impl RouteFilters {
+    pub fn new(request: Vec<Arc<dyn Filter>>, response: Vec<Arc<dyn Filter>>) -> Self {
+        if request.is_empty() && response.is_empty() {
+            return RouteFilters(None);
+        }
+        RouteFilters(Some(Arc::new(FilterLists { request, response })))
+    }
+
+    pub fn request(&self) -> &[Arc<dyn Filter>] {
+        self.0.as_deref().map_or(&[], |f| &f.request)
+    }
+
+    pub fn response(&self) -> &[Arc<dyn Filter>] {
+        self.0.as_deref().map_or(&[], |f| &f.response)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl std::fmt::Debug for RouteFilters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |list: &[Arc<dyn Filter>]| list.iter().map(|f| f.name()).collect::<Vec<_>>();
+        f.debug_struct("RouteFilters")
+            .field("request", &names(self.request()))
+            .field("response", &names(self.response()))
+            .finish()
+    }
+}
+
+/// The same filters: the same built lists, not equal configs.
+impl PartialEq for RouteFilters {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for RouteFilters {}
 
 /// A token that `jwt_authn` verified: which provider vouched for it, and its claims.
 #[derive(Debug)]

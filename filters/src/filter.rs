@@ -1,5 +1,7 @@
 //! The [`Filter`] trait: what a filter is, when each of its methods runs, and what its answer means.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::{LocalResponse, RequestContext, ResponseContext};
@@ -86,6 +88,12 @@ pub trait Filter: Send + Sync + 'static {
     /// fixed reason codes, never from requests. The default keeps none.
     fn metrics(&self) -> Vec<MetricSample> {
         Vec::new()
+    }
+
+    /// The filters this one holds and runs itself (the router, each route's own): the
+    /// server reads their metrics and readiness too. The default holds none.
+    fn nested(&self) -> &[Arc<dyn Filter>] {
+        &[]
     }
 
     /// What this filter still waits for before it can serve every request it may see (signing

@@ -33,20 +33,23 @@ pub mod headers;
 mod http_client;
 mod registry;
 mod response;
+mod rewrite;
 
 pub mod jwt_authn;
 pub mod router;
 pub mod transformation;
+pub mod url_rewrite;
 pub mod validate;
 
 pub use background::Background;
 pub use chain::{ChainObserver, FilterChain};
 pub use context::{
-    BackendRef, RequestContext, RequestState, ResponseContext, RouteTarget, VerifiedJwt,
+    BackendRef, RequestContext, RequestState, ResponseContext, RouteFilters, RouteTarget,
+    VerifiedJwt,
 };
 pub use filter::{Filter, Flow, MetricKind, MetricSample, Phase};
 pub use http_client::{FetchError, FetchErrorKind, HttpClient, HttpResponse};
-pub use registry::{BuildContext, FilterConfigError, FilterFactory, Registry};
+pub use registry::{BuildContext, FilterConfigError, FilterEntry, FilterFactory, Registry};
 pub use response::LocalResponse;
 
 /// Request and response header types, re-exported so that filter authors and the server agree on

@@ -8,6 +8,16 @@ use serde::de::DeserializeOwned;
 
 use crate::{BackendRef, Background, Filter, HttpClient, Phase};
 
+/// A filter by registry name, with its own config (checked by that filter's factory): an
+/// entry of a listener's phase, or of a route's own filters.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterEntry {
+    pub name: String,
+    #[serde(default)]
+    pub config: serde_yaml::Value,
+}
+
 /// A filter's config could not be turned into a filter.
 ///
 /// `path` locates the offending field inside the filter's own config (`[2].matches[0].path`),
@@ -44,6 +54,7 @@ pub struct BuildContext<'a> {
     backends: &'a [Arc<str>],
     clients: &'a [Arc<dyn HttpClient>],
     background: Option<&'a Background>,
+    registry: Option<&'a Registry>,
     base_dir: &'a Path,
     phase: Option<Phase>,
 }
@@ -56,9 +67,52 @@ impl<'a> BuildContext<'a> {
             backends,
             clients: &[],
             background: None,
+            registry: None,
             base_dir,
             phase: None,
         }
+    }
+
+    /// The same context with the registry, for a filter that builds filters of its own (the
+    /// router, for each route's filters).
+    pub fn with_registry(self, registry: &'a Registry) -> Self {
+        BuildContext {
+            registry: Some(registry),
+            ..self
+        }
+    }
+
+    /// Builds the filter `entry` names for `phase`; `at` is where the entry sits, for errors
+    /// (`[2].filters.request[0]`).
+    pub fn build_filter(
+        &self,
+        entry: &FilterEntry,
+        phase: Phase,
+        at: &str,
+    ) -> Result<Arc<dyn Filter>, FilterConfigError> {
+        let registry = self.registry.ok_or_else(|| {
+            FilterConfigError::new(format!("{at}.name"), "no filter registry to build it with")
+        })?;
+        let factory = registry.get(&entry.name).ok_or_else(|| {
+            FilterConfigError::new(
+                format!("{at}.name"),
+                crate::validate::unknown("filter", &entry.name, registry.names()),
+            )
+        })?;
+        if !factory.phases().contains(&phase) {
+            return Err(FilterConfigError::new(
+                format!("{at}.name"),
+                format!("filter `{}` cannot run in {phase}", entry.name),
+            ));
+        }
+        factory
+            .build(&entry.config, &self.in_phase(phase))
+            .map_err(|e| {
+                FilterConfigError::new(
+                    crate::validate::join(&format!("{at}.config"), &e.path),
+                    e.message,
+                )
+            })
     }
 
     /// The same context with an HTTP client per backend, in the order of `backends`.
@@ -153,6 +207,7 @@ impl Registry {
         let mut registry = Self::empty();
         registry.register(crate::jwt_authn::JwtAuthnFactory);
         registry.register(crate::transformation::TransformationFactory);
+        registry.register(crate::url_rewrite::UrlRewriteFactory);
         registry
     }
 

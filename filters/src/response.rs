@@ -36,6 +36,16 @@ impl LocalResponse {
         )
     }
 
+    /// A response with no body (a redirect, whose `Location` is added with
+    /// [`with_header`](Self::with_header)).
+    pub fn empty(status: StatusCode) -> Self {
+        LocalResponse {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+        }
+    }
+
     /// Adds a header to the response (e.g. `www-authenticate`).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));

@@ -66,6 +66,18 @@ pub fn unknown<S: AsRef<str>>(
     format!("unknown {what} `{name}` ({what}s: {listed})")
 }
 
+/// A child path joined to its parent in serde's notation: `a` and `b` give `a.b`, `a` and
+/// `[2].b` give `a[2].b`.
+pub fn join(parent: &str, child: &str) -> String {
+    if child.is_empty() {
+        parent.to_owned()
+    } else if parent.is_empty() || child.starts_with('[') {
+        format!("{parent}{child}")
+    } else {
+        format!("{parent}.{child}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -451,11 +451,4 @@ pub struct PhaseFilters {
     pub response: Vec<FilterEntry>,
 }
 
-/// A filter by registry name, with its own config (checked by that filter's factory).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilterEntry {
-    pub name: String,
-    #[serde(default)]
-    pub config: serde_yaml::Value,
-}
+pub use switchyard_filters::FilterEntry;

@@ -76,16 +76,8 @@ fn parent(path: &str) -> &str {
     }
 }
 
-/// Joins a child path to its parent in serde's notation.
-pub fn join(parent: &str, child: &str) -> String {
-    if child.is_empty() {
-        parent.to_owned()
-    } else if parent.is_empty() || child.starts_with('[') {
-        format!("{parent}{child}")
-    } else {
-        format!("{parent}.{child}")
-    }
-}
+/// Joins a child path to its parent in serde's notation (one definition, the filter crate's).
+pub use switchyard_filters::validate::join;
 
 enum Frame {
     Mapping {

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use http::HeaderName;
 use switchyard_filters::headers::CREDENTIAL_HEADERS;
-use switchyard_filters::router::{DirectResponseConfig, RouteConfig};
+use switchyard_filters::router::{DirectResponseConfig, RouteConfig, RouteFiltersConfig};
 use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
@@ -265,7 +265,13 @@ fn check_listener(
         .map(|b| b.name.as_str())
         .collect();
     for (i, route) in routes.iter().enumerate() {
-        check_route(route, &format!("{at}.routes[{i}]"), &backends, loaded)?;
+        check_route(
+            route,
+            &format!("{at}.routes[{i}]"),
+            &backends,
+            loaded,
+            registry,
+        )?;
     }
     Ok(())
 }
@@ -273,49 +279,49 @@ fn check_listener(
 /// The most a share of a split may weigh, as in the Gateway API.
 const MAX_SHARE_WEIGHT: u32 = 1_000_000;
 
-/// A route sends to one backend, splits over several, or answers: exactly one of them, each
-/// naming what exists.
+/// A route sends to one backend, splits over several, answers, or redirects: exactly one of
+/// them, each naming what exists; its own filters are placed as a listener's would be.
 fn check_route(
     route: &RouteConfig,
     at: &str,
     backends: &[&str],
     loaded: &LoadedConfig,
+    registry: &Registry,
 ) -> Result<(), ConfigError> {
-    let given = [
+    let single = [
         route.backend.is_some(),
-        !route.backends.is_empty(),
         route.respond.is_some(),
+        route.redirect.is_some(),
     ];
-    match given.iter().filter(|g| **g).count() {
-        0 => {
+    match (single.iter().filter(|g| **g).count(), route.backends.is_empty()) {
+        (0, true) => {
             return Err(loaded.error_at(
                 at,
-                "a route needs a `backend` to send to, `backends` to split over, or a `respond` to answer with",
+                "a route needs a `backend` to send to, `backends` to split over, a `respond` to answer with or a `redirect`",
             ))
         }
-        1 => {}
+        (1, true) | (0, false) => {}
         _ => {
             return Err(loaded.error_at(
                 at,
-                "give one of `backend`, `backends` and `respond`",
+                "give one of `backend`, `backends`, `respond` and `redirect`",
             ))
         }
     }
-    if let Some(backend) = &route.backend {
-        known_backend(backend, &format!("{at}.backend"), backends, loaded)?;
-    }
-    if let Some(respond) = &route.respond {
-        check_respond(respond, &format!("{at}.respond"), loaded)?;
-    }
+    check_outcome(&route.backend, &route.respond, at, backends, loaded)?;
+    check_route_filters(&route.filters, &format!("{at}.filters"), loaded, registry)?;
     for (j, share) in route.backends.iter().enumerate() {
         let at = format!("{at}.backends[{j}]");
-        match (&share.backend, &share.respond) {
-            (Some(backend), None) => {
-                known_backend(backend, &format!("{at}.backend"), backends, loaded)?
-            }
-            (None, Some(respond)) => check_respond(respond, &format!("{at}.respond"), loaded)?,
-            _ => return Err(loaded.error_at(&at, "give `backend` or `respond`, one of them")),
+        let given = [
+            share.backend.is_some(),
+            share.respond.is_some(),
+            share.redirect.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(loaded.error_at(&at, "give one of `backend`, `respond` and `redirect`"));
         }
+        check_outcome(&share.backend, &share.respond, &at, backends, loaded)?;
+        check_route_filters(&share.filters, &format!("{at}.filters"), loaded, registry)?;
         if share.weight > MAX_SHARE_WEIGHT {
             return Err(loaded.error_at(
                 format!("{at}.weight"),
@@ -328,6 +334,42 @@ fn check_route(
             format!("{at}.backends"),
             "every weight is 0: no share would get traffic",
         ));
+    }
+    Ok(())
+}
+
+/// A backend that exists, an answer within range.
+fn check_outcome(
+    backend: &Option<String>,
+    respond: &Option<DirectResponseConfig>,
+    at: &str,
+    backends: &[&str],
+    loaded: &LoadedConfig,
+) -> Result<(), ConfigError> {
+    if let Some(backend) = backend {
+        known_backend(backend, &format!("{at}.backend"), backends, loaded)?;
+    }
+    if let Some(respond) = respond {
+        check_respond(respond, &format!("{at}.respond"), loaded)?;
+    }
+    Ok(())
+}
+
+/// A route's own filters exist and may run where they are: `request` ones after routing,
+/// `response` ones on the response.
+fn check_route_filters(
+    filters: &RouteFiltersConfig,
+    at: &str,
+    loaded: &LoadedConfig,
+    registry: &Registry,
+) -> Result<(), ConfigError> {
+    for (phase, list, name) in [
+        (Phase::PostRouting, &filters.request, "request"),
+        (Phase::Response, &filters.response, "response"),
+    ] {
+        for (j, entry) in list.iter().enumerate() {
+            check_placement(entry, phase, &format!("{at}.{name}[{j}]"), loaded, registry)?;
+        }
     }
     Ok(())
 }

@@ -190,6 +190,28 @@ impl HttpRouteSpec {
                     found.push(format!("{at}.method `{method}`"));
                 }
             }
+            let filters =
+                rule.filters
+                    .iter()
+                    .map(|f| (format!("rules[{r}].filters"), f))
+                    .chain(
+                        rule.backend_refs
+                            .iter()
+                            .enumerate()
+                            .flat_map(|(b, backend)| {
+                                backend.filters.iter().map(move |f| {
+                                    (format!("rules[{r}].backendRefs[{b}].filters"), f)
+                                })
+                            }),
+                    );
+            for (at, filter) in filters {
+                found.extend(
+                    filter
+                        .invalid_values(rule)
+                        .into_iter()
+                        .map(|v| format!("{at}: {v}")),
+                );
+            }
         }
         found
     }
@@ -245,7 +267,8 @@ pub struct HttpRouteRule {
 
 impl HttpRouteRule {
     /// Fields set in the rule (or its filters and backendRefs) that this front-end does not
-    /// implement yet; the rule then answers 500.
+    /// implement yet (filters other than the header modifiers, redirects and rewrites among
+    /// them); the rule then answers 500.
     pub fn unsupported(&self) -> Vec<String> {
         let mut names: Vec<String> = present!(self,
             timeouts => "timeouts",
@@ -255,15 +278,18 @@ impl HttpRouteRule {
         .into_iter()
         .map(str::to_owned)
         .collect();
+        let unserved = |f: &&HttpRouteFilter| !SERVED_FILTERS.contains(&f.kind.as_str());
         names.extend(
             self.filters
                 .iter()
+                .filter(unserved)
                 .map(|f| format!("filter {}", f.describe())),
         );
         for b in &self.backend_refs {
             names.extend(
                 b.filters
                     .iter()
+                    .filter(unserved)
                     .map(|f| format!("backendRef filter {}", f.describe())),
             );
         }
@@ -312,15 +338,15 @@ pub struct HttpRouteFilter {
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
-    pub request_header_modifier: Unsupported,
+    pub request_header_modifier: Option<HeaderModifier>,
     #[serde(default)]
-    pub response_header_modifier: Unsupported,
+    pub response_header_modifier: Option<HeaderModifier>,
     #[serde(default)]
     pub request_mirror: Unsupported,
     #[serde(default)]
-    pub request_redirect: Unsupported,
+    pub request_redirect: Option<RequestRedirect>,
     #[serde(default)]
-    pub url_rewrite: Unsupported,
+    pub url_rewrite: Option<UrlRewrite>,
     #[serde(default)]
     pub cors: Unsupported,
     #[serde(default)]
@@ -329,7 +355,120 @@ pub struct HttpRouteFilter {
     pub extension_ref: Unsupported,
 }
 
+/// `RequestHeaderModifier` and `ResponseHeaderModifier`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HeaderModifier {
+    #[serde(default)]
+    pub set: Vec<HttpHeader>,
+    #[serde(default)]
+    pub add: Vec<HttpHeader>,
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RequestRedirect {
+    /// `http` or `https`.
+    #[serde(default)]
+    pub scheme: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathModifier>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// 301, 302 (default), 303, 307 or 308.
+    #[serde(default)]
+    pub status_code: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UrlRewrite {
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub path: Option<PathModifier>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PathModifier {
+    /// `ReplaceFullPath` or `ReplacePrefixMatch`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub replace_full_path: Option<String>,
+    #[serde(default)]
+    pub replace_prefix_match: Option<String>,
+}
+
+/// The filter types this front-end serves.
+pub const SERVED_FILTERS: [&str; 4] = [
+    "RequestHeaderModifier",
+    "ResponseHeaderModifier",
+    "RequestRedirect",
+    "URLRewrite",
+];
+
 impl HttpRouteFilter {
+    /// Values of a served filter that the specification does not allow, or that do not fit
+    /// `rule` (a prefix replacement needs the rule's one match to be a `PathPrefix`).
+    fn invalid_values(&self, rule: &HttpRouteRule) -> Vec<String> {
+        let mut found = Vec::new();
+        let path = self
+            .request_redirect
+            .as_ref()
+            .and_then(|r| r.path.as_ref())
+            .or(self.url_rewrite.as_ref().and_then(|u| u.path.as_ref()));
+        if let Some(path) = path {
+            match path.kind.as_str() {
+                "ReplaceFullPath" if path.replace_full_path.is_some() => {}
+                "ReplacePrefixMatch" if path.replace_prefix_match.is_some() => {
+                    let one_prefix = match rule.matches.as_deref() {
+                        None | Some([]) => true,
+                        Some([only]) => only.path.as_ref().is_none_or(|p| {
+                            p.kind.as_deref().unwrap_or("PathPrefix") == "PathPrefix"
+                        }),
+                        Some(_) => false,
+                    };
+                    if !one_prefix {
+                        found.push(
+                            "ReplacePrefixMatch needs the rule's one match to be a PathPrefix"
+                                .into(),
+                        );
+                    }
+                }
+                other => found.push(format!("path.type `{other}` without its value")),
+            }
+        }
+        if let Some(redirect) = &self.request_redirect {
+            if let Some(scheme) = redirect
+                .scheme
+                .as_deref()
+                .filter(|s| !matches!(*s, "http" | "https"))
+            {
+                found.push(format!("requestRedirect.scheme `{scheme}`"));
+            }
+            if let Some(code) = redirect
+                .status_code
+                .filter(|c| ![301, 302, 303, 307, 308].contains(c))
+            {
+                found.push(format!("requestRedirect.statusCode {code}"));
+            }
+        }
+        found
+    }
+
     /// The filter's type, and which of its configurations are given.
     pub fn describe(&self) -> String {
         let given = present!(self,

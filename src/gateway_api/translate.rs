@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use switchyard_filters::router::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RouteConfig, ValueMatchType, WeightedBackendConfig,
+    PathRewriteConfig, PrefixRewriteConfig, QueryParamMatchConfig, RedirectConfig, RouteConfig,
+    RouteFiltersConfig, ValueMatchType, WeightedBackendConfig,
 };
 
 use super::agentgateway::{self, ObjectRef};
@@ -17,7 +18,8 @@ use super::hostnames;
 use super::manifests::Document;
 use super::precedence::{HostRank, Precedence};
 use super::resources::{
-    GatewaySpec, HttpBackendRef, HttpRouteMatch, HttpRouteRule, HttpRouteSpec, ParentReference,
+    GatewaySpec, HeaderModifier, HttpBackendRef, HttpHeader, HttpRouteFilter, HttpRouteMatch,
+    HttpRouteRule, HttpRouteSpec, ParentReference, PathModifier,
 };
 use super::status::{Condition, GatewayStatus, ListenerStatus, ParentStatus, Report, RouteStatus};
 use crate::config::{
@@ -282,6 +284,8 @@ impl<'d> Translator<'_, 'd> {
                     let action = self.rule_action(doc, r, rule, &mut problems, &mut unresolved)?;
                     let matches = rule_matches(rule);
                     for (listener, hosts) in &accepted {
+                        let (redirect, backends) =
+                            action.on_port(gateways[g].listeners[*listener].port);
                         let hosts: Vec<Option<String>> = if hosts.is_empty() {
                             vec![None]
                         } else {
@@ -300,8 +304,10 @@ impl<'d> Translator<'_, 'd> {
                                     hostnames: host.iter().cloned().collect(),
                                     matches: vec![native.clone()],
                                     backend: action.backend.clone(),
-                                    backends: action.backends.clone(),
+                                    backends: backends.clone(),
                                     respond: action.respond.clone(),
+                                    redirect: redirect.clone(),
+                                    filters: action.filters.clone(),
                                     max_request_body_bytes: None,
                                 };
                                 entries.push(Entry {
@@ -368,6 +374,23 @@ impl<'d> Translator<'_, 'd> {
                 format!("this rule uses {what}, which the gateway does not implement yet"),
             ));
         }
+        // A prefix replacement needs the rule's one PathPrefix match (checked with the route).
+        let prefix = match rule.matches.as_deref() {
+            Some([only]) => only
+                .path
+                .as_ref()
+                .and_then(|p| p.value.clone())
+                .unwrap_or_else(|| "/".to_owned()),
+            _ => "/".to_owned(),
+        };
+        let (filters, redirect) = native_filters(&rule.filters, &prefix);
+        if let Some(redirect) = redirect {
+            return Ok(Action {
+                redirect: Some(redirect),
+                filters,
+                ..Action::default()
+            });
+        }
         let live: Vec<&HttpBackendRef> = rule
             .backend_refs
             .iter()
@@ -383,35 +406,50 @@ impl<'d> Translator<'_, 'd> {
         // its share with 500.
         let mut shares = Vec::with_capacity(live.len());
         for b in &live {
-            let share = match self.resolve_ref(doc, b) {
-                Ok(backend) => WeightedBackendConfig {
-                    backend: Some(backend),
-                    respond: None,
-                    weight: b.weight.unwrap_or(1),
+            let (own, redirect) = native_filters(&b.filters, &prefix);
+            let weight = b.weight.unwrap_or(1);
+            let share = match (redirect, self.resolve_ref(doc, b)) {
+                (Some(redirect), _) => WeightedBackendConfig {
+                    redirect: Some(redirect),
+                    filters: own,
+                    weight,
+                    ..WeightedBackendConfig::default()
                 },
-                Err((reason, message)) => {
+                (None, Ok(backend)) => WeightedBackendConfig {
+                    backend: Some(backend),
+                    filters: own,
+                    weight,
+                    ..WeightedBackendConfig::default()
+                },
+                (None, Err((reason, message))) => {
                     let respond = Action::error("backend_not_found", message.clone()).respond;
                     unresolved.push((reason, format!("rule {r}: {message}")));
                     WeightedBackendConfig {
-                        backend: None,
                         respond,
-                        weight: b.weight.unwrap_or(1),
+                        weight,
+                        ..WeightedBackendConfig::default()
                     }
                 }
             };
             shares.push(share);
         }
-        Ok(match shares.as_slice() {
-            [only] => Action {
-                backend: only.backend.clone(),
-                backends: Vec::new(),
-                respond: only.respond.clone(),
+        Ok(match shares.pop() {
+            Some(only) if shares.is_empty() && only.filters.is_empty() => Action {
+                backend: only.backend,
+                respond: only.respond,
+                redirect: only.redirect,
+                filters,
+                ..Action::default()
             },
-            _ => Action {
-                backend: None,
-                backends: shares,
-                respond: None,
-            },
+            Some(last) => {
+                shares.push(last);
+                Action {
+                    backends: shares,
+                    filters,
+                    ..Action::default()
+                }
+            }
+            None => Action::error("no_backend", "this rule sends to no backend".to_owned()),
         })
     }
 
@@ -623,6 +661,8 @@ impl<'d> Translator<'_, 'd> {
                             matches: Vec::new(),
                             backend: None,
                             backends: Vec::new(),
+                            redirect: None,
+                            filters: Default::default(),
                             respond: Some(DirectResponseConfig {
                                 status: 404,
                                 error: Some("no_route".into()),
@@ -811,25 +851,154 @@ impl<'d> Translator<'_, 'd> {
     }
 }
 
-/// A rule's native action: a backend, a split over several, or an answer.
+/// A rule's native action: a backend, a split over several, an answer or a redirect; and its
+/// own filters.
+#[derive(Default)]
 struct Action {
     backend: Option<String>,
     backends: Vec<WeightedBackendConfig>,
     respond: Option<DirectResponseConfig>,
+    /// A redirect that names neither scheme nor port goes to the listener's port, which
+    /// [`on_port`](Action::on_port) fills in.
+    redirect: Option<RedirectConfig>,
+    filters: RouteFiltersConfig,
 }
 
 impl Action {
+    /// The action on a listener of `port`: a redirect without scheme or port keeps the
+    /// listener's, as the specification says.
+    fn on_port(&self, port: u16) -> (Option<RedirectConfig>, Vec<WeightedBackendConfig>) {
+        let fill = |r: &Option<RedirectConfig>| {
+            r.clone().map(|mut r| {
+                if r.scheme.is_none() && r.port.is_none() {
+                    r.port = Some(port);
+                }
+                r
+            })
+        };
+        let shares = self
+            .backends
+            .iter()
+            .map(|s| WeightedBackendConfig {
+                redirect: fill(&s.redirect),
+                ..s.clone()
+            })
+            .collect();
+        (fill(&self.redirect), shares)
+    }
+
     /// A 500 saying why, as the specification asks of rules that cannot send anywhere.
     fn error(code: &str, message: String) -> Self {
         Action {
-            backend: None,
-            backends: Vec::new(),
             respond: Some(DirectResponseConfig {
                 status: 500,
                 error: Some(code.to_owned()),
                 message: Some(message),
             }),
+            ..Action::default()
         }
+    }
+}
+
+/// A rule's (or backendRef's) filters as native route filters, in their order, and the
+/// redirect among them; `prefix` is the path prefix a `ReplacePrefixMatch` replaces.
+fn native_filters(
+    filters: &[HttpRouteFilter],
+    prefix: &str,
+) -> (RouteFiltersConfig, Option<RedirectConfig>) {
+    let mut native = RouteFiltersConfig::default();
+    let mut redirect = None;
+    for filter in filters {
+        if let Some(m) = &filter.request_header_modifier {
+            native.request.push(header_modifier("request", m));
+        }
+        if let Some(m) = &filter.response_header_modifier {
+            native.response.push(header_modifier("response", m));
+        }
+        if let Some(rewrite) = &filter.url_rewrite {
+            let mut config = serde_yaml::Mapping::new();
+            if let Some(host) = &rewrite.hostname {
+                config.insert("hostname".into(), host.clone().into());
+            }
+            if let Some(path) = rewrite.path.as_ref().and_then(|p| path_rewrite(p, prefix)) {
+                let value = serde_yaml::to_value(path).unwrap_or_default();
+                config.insert("path".into(), value);
+            }
+            native.request.push(FilterEntry {
+                name: "url_rewrite".into(),
+                config: serde_yaml::Value::Mapping(config),
+            });
+        }
+        if let Some(r) = &filter.request_redirect {
+            redirect = Some(RedirectConfig {
+                scheme: r.scheme.clone(),
+                hostname: r.hostname.clone(),
+                port: r.port,
+                path: r.path.as_ref().and_then(|p| path_rewrite(p, prefix)),
+                status: r.status_code,
+            });
+        }
+    }
+    (native, redirect)
+}
+
+/// A header modifier as a native transformation of fixed values. The specification allows
+/// one action per header name, the first entry for a name counting: later ones are dropped.
+fn header_modifier(section: &str, m: &HeaderModifier) -> FilterEntry {
+    let mut seen: Vec<String> = Vec::new();
+    let mut first = |name: &str| {
+        let lower = name.to_ascii_lowercase();
+        let fresh = !seen.contains(&lower);
+        seen.push(lower);
+        fresh
+    };
+    let headers = |list: &[HttpHeader], first: &mut dyn FnMut(&str) -> bool| {
+        serde_yaml::Value::Sequence(
+            list.iter()
+                .filter(|h| first(&h.name))
+                .map(|h| {
+                    let mut entry = serde_yaml::Mapping::new();
+                    entry.insert("name".into(), h.name.clone().into());
+                    entry.insert("text".into(), h.value.clone().into());
+                    serde_yaml::Value::Mapping(entry)
+                })
+                .collect(),
+        )
+    };
+    let mut ops = serde_yaml::Mapping::new();
+    ops.insert("set".into(), headers(&m.set, &mut first));
+    ops.insert("add".into(), headers(&m.add, &mut first));
+    let remove: Vec<serde_yaml::Value> = m
+        .remove
+        .iter()
+        .filter(|n| first(n))
+        .map(|n| n.clone().into())
+        .collect();
+    ops.insert("remove".into(), serde_yaml::Value::Sequence(remove));
+    let mut config = serde_yaml::Mapping::new();
+    config.insert(section.into(), serde_yaml::Value::Mapping(ops));
+    FilterEntry {
+        name: "transformation".into(),
+        config: serde_yaml::Value::Mapping(config),
+    }
+}
+
+/// A path modifier as a native path rewrite; `prefix` is the matched prefix.
+fn path_rewrite(m: &PathModifier, prefix: &str) -> Option<PathRewriteConfig> {
+    match m.kind.as_str() {
+        "ReplaceFullPath" => Some(PathRewriteConfig {
+            full: m.replace_full_path.clone(),
+            prefix: None,
+        }),
+        "ReplacePrefixMatch" => Some(PathRewriteConfig {
+            full: None,
+            prefix: Some(PrefixRewriteConfig {
+                from: prefix.to_owned(),
+                to: m.replace_prefix_match.clone().unwrap_or_default(),
+            }),
+        }),
+        // Other types leave the route unaccepted before it gets here.
+        _ => None,
     }
 }
 

@@ -1,7 +1,10 @@
 //! `switchyard echo`: the versioned echo app used as a backend in the demo, tests and benches.
 //!
 //! It answers every request with JSON describing what it received:
-//! `{"servedBy", "method", "path", "headers", "client", "bodyBytes"}`.
+//! `{"servedBy", "method", "path", "headers", "client", "bodyBytes"}`. A request header
+//! `x-echo-set-header: Name-1:value-1,Name-2:value-2` makes it answer with those response
+//! headers too, as the Gateway API conformance suite's echo does, so tests can see what the
+//! gateway does to a response.
 
 use std::net::SocketAddr;
 
@@ -64,13 +67,36 @@ impl ServeHttp for Echo {
         .to_string()
         .into_bytes();
 
-        Response::builder()
+        let mut response = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::CONTENT_LENGTH, body.len())
+            .header(header::CONTENT_LENGTH, body.len());
+        for (name, value) in echo_set_headers(req) {
+            response = response.header(name, value);
+        }
+        response
             .body(body)
             .unwrap_or_else(|_| Response::new(Vec::new()))
     }
+}
+
+/// The response headers a request asks for with `x-echo-set-header`; pairs that are not a
+/// valid header are left out.
+fn echo_set_headers(
+    req: &pingora::http::RequestHeader,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    req.headers
+        .get_all("x-echo-set-header")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|pair| {
+            let (name, value) = pair.split_once(':')?;
+            let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
+            let value = http::HeaderValue::from_str(value.trim()).ok()?;
+            Some((name, value))
+        })
+        .collect()
 }
 
 /// A certificate and key to serve HTTPS with, and optionally the CA that client certificates

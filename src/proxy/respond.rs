@@ -17,7 +17,7 @@ pub async fn run_response_filters(
     client_ip: Option<IpAddr>,
     state: &RequestState,
 ) {
-    if chain.response().is_empty() {
+    if !chain.has_response_filters() {
         return;
     }
     let mut ctx = ResponseContext::new(header, request, client_ip, state);

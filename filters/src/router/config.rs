@@ -21,6 +21,14 @@
 //!     backends:                     # the traffic split by weight
 //!       - { backend: app-v2, weight: 9 }
 //!       - { backend: app-v3, weight: 1 }
+//!   - name: old-docs
+//!     matches: [{ path: { value: /docs } }]
+//!     redirect: { hostname: docs.example.com, path: { prefix: { from: /docs, to: / } }, status: 301 }
+//!   - name: orders
+//!     matches: [{ path: { value: /orders } }]
+//!     backend: app-latest
+//!     filters:                      # this route's own, after the listener's
+//!       request: [{ name: url_rewrite, config: { path: { prefix: { from: /orders, to: /v2/orders } } } }]
 //!   - name: retired
 //!     matches: [{ path: { value: /v0 } }]
 //!     respond: { status: 410, message: "v0 is retired" }   # answered by the gateway
@@ -29,6 +37,9 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+
+pub use super::redirect::RedirectConfig;
+use crate::FilterEntry;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +63,14 @@ pub struct RouteConfig {
     /// An answer the gateway gives itself, instead of proxying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respond: Option<DirectResponseConfig>,
+    /// A redirect the gateway answers with, built from the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectConfig>,
+    /// The route's own filters, for the requests it sends to a backend: `request` ones run
+    /// after the listener's `post_routing` filters, `response` ones before its `response`
+    /// filters.
+    #[serde(default, skip_serializing_if = "RouteFiltersConfig::is_empty")]
+    pub filters: RouteFiltersConfig,
     /// The largest request body this route accepts, in bytes; larger ones get 413. Absent:
     /// the listener's `limits.max_request_body_bytes`.
     #[serde(default)]
@@ -59,13 +78,18 @@ pub struct RouteConfig {
 }
 
 /// One share of a route's traffic: a backend, or an answer the gateway gives.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WeightedBackendConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub respond: Option<DirectResponseConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectConfig>,
+    /// This share's own filters, run after the route's when the share is drawn.
+    #[serde(default, skip_serializing_if = "RouteFiltersConfig::is_empty")]
+    pub filters: RouteFiltersConfig,
     /// Its share relative to the others' (0 to 1,000,000; 0 gets no traffic). Default 1.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -73,6 +97,35 @@ pub struct WeightedBackendConfig {
 
 fn default_weight() -> u32 {
     1
+}
+
+impl Default for WeightedBackendConfig {
+    /// A share of weight 1 that goes nowhere yet.
+    fn default() -> Self {
+        WeightedBackendConfig {
+            backend: None,
+            respond: None,
+            redirect: None,
+            filters: RouteFiltersConfig::default(),
+            weight: default_weight(),
+        }
+    }
+}
+
+/// A route's (or a share's) own filters, by phase.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFiltersConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request: Vec<FilterEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub response: Vec<FilterEntry>,
+}
+
+impl RouteFiltersConfig {
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty()
+    }
 }
 
 /// A route's own answer: `status` with the gateway's JSON error body,

@@ -33,6 +33,7 @@
 mod config;
 mod hostname;
 mod matcher;
+mod redirect;
 #[cfg(test)]
 mod tests;
 
@@ -41,16 +42,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::StatusCode;
 
+pub use crate::rewrite::{PathRewriteConfig, PrefixRewriteConfig};
 pub use config::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RouteConfig, ValueMatchType, WeightedBackendConfig,
+    QueryParamMatchConfig, RedirectConfig, RouteConfig, RouteFiltersConfig, ValueMatchType,
+    WeightedBackendConfig,
 };
 use hostname::{request_host, Hostname};
 use matcher::Conditions;
+use redirect::Redirect;
 
 use crate::{
-    BuildContext, Filter, FilterConfigError, Flow, LocalResponse, RequestContext, RequestHeader,
-    RouteTarget,
+    BuildContext, Filter, FilterConfigError, Flow, LocalResponse, Phase, RequestContext,
+    RequestHeader, RouteFilters, RouteTarget,
 };
 
 /// The registry name of the router.
@@ -78,10 +82,12 @@ enum Action {
 /// What becomes of one request.
 #[derive(Debug)]
 enum Outcome {
-    /// It goes to this backend.
+    /// It goes to this backend, through the route's own filters.
     Proxy(RouteTarget),
     /// It is answered with this, at the gateway.
     Respond(LocalResponse),
+    /// It is answered with a redirect built from it.
+    Redirect(Redirect),
 }
 
 /// Shares of a route's traffic: each outcome with the running total of the weights up to and
@@ -93,6 +99,14 @@ struct Split {
 }
 
 impl Action {
+    /// Every outcome the action may have.
+    fn outcomes(&self) -> Vec<&Outcome> {
+        match self {
+            Action::One(outcome) => vec![outcome],
+            Action::Split(split) => split.shares.iter().map(|(_, o)| o).collect(),
+        }
+    }
+
     /// The outcome for one request.
     fn pick(&self) -> &Outcome {
         match self {
@@ -112,6 +126,7 @@ impl std::fmt::Display for Outcome {
         match self {
             Outcome::Proxy(target) => f.write_str(&target.backend.name),
             Outcome::Respond(response) => write!(f, "answer {}", response.status().as_u16()),
+            Outcome::Redirect(redirect) => write!(f, "{redirect}"),
         }
     }
 }
@@ -169,11 +184,12 @@ impl std::fmt::Display for Route {
 }
 
 /// The compiled route table of one listener.
-#[derive(Debug)]
 struct Router {
     routes: Vec<Route>,
     /// Whether any route has host names, so the request's host is worth looking up.
     by_host: bool,
+    /// Every route's own filters, for their metrics and readiness.
+    nested: Vec<Arc<dyn Filter>>,
 }
 
 /// Compiles a listener's `routes` into its router. Route names, the backends they name and
@@ -203,44 +219,76 @@ impl Router {
                 .enumerate()
                 .map(|(j, m)| Conditions::compile(m, &format!("[{i}].matches[{j}]")))
                 .collect::<Result<_, _>>()?;
-            let proxy = |backend: &str, at: String| {
-                Ok(Outcome::Proxy(RouteTarget {
-                    route: name.clone(),
-                    backend: ctx
-                        .backend(backend)
-                        .map_err(|message| FilterConfigError::new(at, message))?,
-                    max_request_body_bytes: route.max_request_body_bytes,
-                }))
-            };
-            let action = match (&route.backend, route.backends.as_slice(), &route.respond) {
-                (Some(backend), [], None) => Action::One(proxy(backend, format!("[{i}].backend"))?),
-                (None, [], Some(respond)) => {
-                    Action::One(Outcome::Respond(direct_response(respond, &name)))
+            let route_filters = &route.filters;
+            let outcome = |backend: &Option<String>,
+                           respond: &Option<DirectResponseConfig>,
+                           redirect: &Option<RedirectConfig>,
+                           own: &RouteFiltersConfig,
+                           at: &str| {
+                match (backend, respond, redirect) {
+                    (Some(backend), None, None) => {
+                        let backend = ctx
+                            .backend(backend)
+                            .map_err(|m| FilterConfigError::new(format!("{at}.backend"), m))?;
+                        let filters = route_filters_of(
+                            &[
+                                (route_filters, &format!("[{i}].filters")),
+                                (own, &format!("{at}.filters")),
+                            ],
+                            ctx,
+                        )?;
+                        Ok(Outcome::Proxy(RouteTarget {
+                            route: name.clone(),
+                            backend,
+                            max_request_body_bytes: route.max_request_body_bytes,
+                            filters,
+                        }))
+                    }
+                    (None, Some(respond), None) => {
+                        Ok(Outcome::Respond(direct_response(respond, &name)))
+                    }
+                    (None, None, Some(redirect)) => Ok(Outcome::Redirect(Redirect::compile(
+                        redirect,
+                        &format!("{at}.redirect"),
+                    )?)),
+                    _ => Err(FilterConfigError::new(
+                        at,
+                        "give one of `backend`, `respond` and `redirect`",
+                    )),
                 }
-                (None, shares, None) if !shares.is_empty() => {
+            };
+            let single = [
+                route.backend.is_some(),
+                route.respond.is_some(),
+                route.redirect.is_some(),
+            ]
+            .iter()
+            .any(|given| *given);
+            let action = match (single, route.backends.as_slice()) {
+                (true, []) => Action::One(outcome(
+                    &route.backend,
+                    &route.respond,
+                    &route.redirect,
+                    &RouteFiltersConfig::default(),
+                    &format!("[{i}]"),
+                )?),
+                (false, shares) if !shares.is_empty() => {
                     let mut split = Split {
                         shares: Vec::with_capacity(shares.len()),
                         total: 0,
                     };
                     for (j, share) in shares.iter().enumerate() {
-                        let outcome = match (&share.backend, &share.respond) {
-                            (Some(backend), None) => {
-                                proxy(backend, format!("[{i}].backends[{j}].backend"))?
-                            }
-                            (None, Some(respond)) => {
-                                Outcome::Respond(direct_response(respond, &name))
-                            }
-                            _ => {
-                                return Err(FilterConfigError::new(
-                                    format!("[{i}].backends[{j}]"),
-                                    "give `backend` or `respond`, one of them",
-                                ))
-                            }
-                        };
+                        let drawn = outcome(
+                            &share.backend,
+                            &share.respond,
+                            &share.redirect,
+                            &share.filters,
+                            &format!("[{i}].backends[{j}]"),
+                        )?;
                         // A share of weight 0 gets no traffic: it takes no room in the draw.
                         if share.weight > 0 {
                             split.total += u64::from(share.weight);
-                            split.shares.push((split.total, outcome));
+                            split.shares.push((split.total, drawn));
                         }
                     }
                     if split.total == 0 {
@@ -254,7 +302,7 @@ impl Router {
                 _ => {
                     return Err(FilterConfigError::new(
                         format!("[{i}]"),
-                        "give one of `backend`, `backends` and `respond`",
+                        "give one of `backend`, `backends`, `respond` and `redirect`",
                     ))
                 }
             };
@@ -266,9 +314,19 @@ impl Router {
             });
         }
         let by_host = compiled.iter().any(|r| !r.hostnames.is_empty());
+        let nested = compiled
+            .iter()
+            .flat_map(|r| r.action.outcomes())
+            .filter_map(|o| match o {
+                Outcome::Proxy(target) => Some(&target.filters),
+                _ => None,
+            })
+            .flat_map(|f| f.request().iter().chain(f.response()).cloned())
+            .collect();
         Ok(Router {
             routes: compiled,
             by_host,
+            nested,
         })
     }
 
@@ -289,7 +347,7 @@ impl Router {
     fn select(&self, req: &RequestHeader) -> Option<&RouteTarget> {
         match self.routes[self.first_match(req)?].action.pick() {
             Outcome::Proxy(target) => Some(target),
-            Outcome::Respond(_) => None,
+            Outcome::Respond(_) | Outcome::Redirect(_) => None,
         }
     }
 }
@@ -317,6 +375,7 @@ impl Filter for Router {
                 Flow::Continue
             }
             Some(Outcome::Respond(response)) => Flow::Respond(response.clone()),
+            Some(Outcome::Redirect(redirect)) => Flow::Respond(redirect.answer(ctx.request())),
             None => Flow::Respond(LocalResponse::error(
                 StatusCode::NOT_FOUND,
                 "no_route",
@@ -327,6 +386,10 @@ impl Filter for Router {
 
     fn describe(&self) -> Vec<String> {
         self.routes.iter().map(Route::to_string).collect()
+    }
+
+    fn nested(&self) -> &[Arc<dyn Filter>] {
+        &self.nested
     }
 }
 
@@ -349,4 +412,31 @@ fn direct_response(config: &DirectResponseConfig, route: &str) -> LocalResponse 
         status,
         &serde_json::json!({ "error": error, "message": message, "route": route }),
     )
+}
+
+/// The built filters of a route and, for a share, its own after them; `lists` gives each
+/// config with where it sits, for errors.
+fn route_filters_of(
+    lists: &[(&RouteFiltersConfig, &str)],
+    ctx: &BuildContext<'_>,
+) -> Result<RouteFilters, FilterConfigError> {
+    let mut request = Vec::new();
+    let mut response = Vec::new();
+    for (config, at) in lists {
+        for (j, entry) in config.request.iter().enumerate() {
+            request.push(ctx.build_filter(
+                entry,
+                Phase::PostRouting,
+                &format!("{at}.request[{j}]"),
+            )?);
+        }
+        for (j, entry) in config.response.iter().enumerate() {
+            response.push(ctx.build_filter(
+                entry,
+                Phase::Response,
+                &format!("{at}.response[{j}]"),
+            )?);
+        }
+    }
+    Ok(RouteFilters::new(request, response))
 }

@@ -378,3 +378,61 @@ fn a_split_shares_traffic_by_weight() {
     let e = build_err("- { name: r, backends: [{ backend: a, respond: { status: 500 } }] }");
     assert_eq!(e.path, "[0].backends[0]");
 }
+
+#[test]
+fn redirects_are_built_from_the_request() {
+    let r = router(
+        r#"
+- { name: host, matches: [{ path: { value: /h } }], redirect: { hostname: example.org } }
+- { name: scheme, matches: [{ path: { value: /s } }], redirect: { scheme: https, status: 301 } }
+- { name: port, matches: [{ path: { value: /p } }], redirect: { port: 8083 } }
+- { name: http80, matches: [{ path: { value: /e } }], redirect: { port: 80 } }
+- { name: prefix, matches: [{ path: { value: /old } }], redirect: { path: { prefix: { from: /old, to: /new } } } }
+- { name: full, matches: [{ path: { value: /f } }], redirect: { path: { full: /elsewhere }, status: 308 } }
+"#,
+    );
+    let answer = |path: &str| {
+        let mut request = req("GET", path, &[("host", "gw.example:8080")]);
+        let mut state = RequestState::default();
+        let mut ctx = RequestContext::new(&mut request, None, &mut state);
+        match block_on(r.on_request(&mut ctx)) {
+            Flow::Respond(resp) => (
+                resp.status().as_u16(),
+                resp.headers()
+                    .iter()
+                    .find(|(n, _)| n == http::header::LOCATION)
+                    .map(|(_, v)| v.to_str().expect("ascii").to_owned())
+                    .unwrap_or_default(),
+            ),
+            Flow::Continue => panic!("{path}: proxied, not redirected"),
+        }
+    };
+    assert_eq!(
+        answer("/h/x?q=1"),
+        (302, "http://example.org:8080/h/x?q=1".into())
+    );
+    assert_eq!(answer("/s"), (301, "https://gw.example/s".into()));
+    assert_eq!(answer("/p"), (302, "http://gw.example:8083/p".into()));
+    assert_eq!(answer("/e"), (302, "http://gw.example/e".into()));
+    assert_eq!(
+        answer("/old/a"),
+        (302, "http://gw.example:8080/new/a".into())
+    );
+    assert_eq!(
+        answer("/f/a"),
+        (308, "http://gw.example:8080/elsewhere".into())
+    );
+
+    let e = build_err("- { name: r, redirect: { status: 200 } }");
+    assert_eq!(e.path, "[0].redirect.status");
+    let e = build_err("- { name: r, redirect: { scheme: ftp } }");
+    assert_eq!(e.path, "[0].redirect.scheme");
+}
+
+/// Runs a future that never waits (the router's) to completion, outside any runtime.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
