@@ -719,6 +719,10 @@ fn header_modifiers_rewrites_and_redirects() {
         rule("/scheme", "      filters: [{ type: RequestRedirect, requestRedirect: { scheme: https } }]\n"),
         rule("/port", "      filters: [{ type: RequestRedirect, requestRedirect: { port: 8083, statusCode: 308 } }]\n"),
         rule("/see-other", "      filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 303 } }]\n"),
+        rule("/temporary", "      filters: [{ type: RequestRedirect, requestRedirect: { statusCode: 307 } }]\n"),
+        rule("/https-443", "      filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, port: 443, hostname: example.org } }]\n"),
+        rule("/http-80", "      filters: [{ type: RequestRedirect, requestRedirect: { port: 80, hostname: example.org } }]\n"),
+        rule("/https-8443", "      filters: [{ type: RequestRedirect, requestRedirect: { scheme: https, port: 8443, hostname: example.org } }]\n"),
         rule("/backend-redirect", "      backendRefs:\n        - { name: v1, port: 80, filters: [{ type: RequestRedirect, requestRedirect: { path: { type: ReplaceFullPath, replaceFullPath: /redirected-full } } }] }\n"),
     ]
     .concat();
@@ -819,5 +823,47 @@ fn header_modifiers_rewrites_and_redirects() {
     assert_eq!(
         redirect("/backend-redirect/x"),
         (302, format!("http://gw.example:{port}/redirected-full"))
+    );
+}
+
+#[test]
+fn a_reference_grant_lets_a_route_reach_into_another_namespace() {
+    let e = echoes("web", &["web-backend", "other"]);
+    let listen = free_addr("127.0.0.1");
+    let rule = |path: &str, backend: &str| {
+        format!(
+            "    - matches: [{{ path: {{ type: Exact, value: {path} }} }}]\n      backendRefs: [{{ name: {backend}, namespace: web, port: 80 }}]\n"
+        )
+    };
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: http, protocol: HTTP, port: {}, allowedRoutes: {{ namespaces: {{ from: All }} }} }}\n",
+            listen.port()
+        )),
+        "---\napiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata: { name: grant, namespace: web }\nspec:\n  from: [{ group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: edge }]\n  to: [{ group: '', kind: Service, name: web-backend }]\n".to_owned(),
+        route(
+            "edge",
+            "cross",
+            None,
+            &format!("  parentRefs: [{{ name: gw }}]\n  rules:\n{}{}", rule("/granted", "web-backend"), rule("/not-granted", "other")),
+        ),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[listen]);
+    assert_eq!(served(gw.addr, "GET", "/granted", &[]), "web-backend");
+    assert_eq!(
+        served(gw.addr, "GET", "/not-granted", &[]),
+        "500 backend_not_found",
+        "the grant names one Service"
+    );
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("ResolvedRefs: False (RefNotPermitted): rule 1: Service web/other is in another namespace, and no ReferenceGrant there lets HTTPRoute edge/cross refer to it"),
+        "{summary}"
     );
 }

@@ -73,6 +73,7 @@ fn collect(documents: &[Document]) -> Result<Resources<'_>, ConfigError> {
         backends: BTreeMap::new(),
         policies: Vec::new(),
         namespaces: BTreeMap::new(),
+        grants: Vec::new(),
         ignored: Vec::new(),
     };
     let mut seen: BTreeMap<String, &Document> = BTreeMap::new();
@@ -102,6 +103,9 @@ fn collect(documents: &[Document]) -> Result<Resources<'_>, ConfigError> {
             | ("enterpriseagentgateway.solo.io", "EnterpriseAgentgatewayPolicy") => {
                 resources.policies.push((doc, doc.spec()?))
             }
+            ("gateway.networking.k8s.io", "ReferenceGrant") => resources
+                .grants
+                .push((doc.namespace().to_owned(), doc.spec()?)),
             ("", "Namespace") => {
                 resources.namespaces.insert(
                     doc.head.metadata.name.clone(),

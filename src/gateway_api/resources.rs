@@ -503,3 +503,43 @@ pub struct HttpBackendRef {
     #[serde(default)]
     pub filters: Vec<HttpRouteFilter>,
 }
+
+/// `ReferenceGrant` (`gateway.networking.k8s.io/v1beta1`, or `v1`): in its own namespace, lets
+/// the objects `from` names refer to the objects `to` names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReferenceGrantSpec {
+    pub from: Vec<ReferenceGrantFrom>,
+    pub to: Vec<ReferenceGrantTo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReferenceGrantFrom {
+    pub group: String,
+    pub kind: String,
+    pub namespace: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReferenceGrantTo {
+    pub group: String,
+    pub kind: String,
+    /// Absent: every object of the kind.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+impl ReferenceGrantSpec {
+    /// Whether an object of `from` (group, kind, namespace) may refer to the object
+    /// (group, kind, name) in the grant's namespace.
+    pub fn permits(&self, from: (&str, &str, &str), to: (&str, &str, &str)) -> bool {
+        self.from
+            .iter()
+            .any(|f| (f.group.as_str(), f.kind.as_str(), f.namespace.as_str()) == from)
+            && self.to.iter().any(|t| {
+                t.group == to.0 && t.kind == to.1 && t.name.as_deref().is_none_or(|n| n == to.2)
+            })
+    }
+}

@@ -39,6 +39,8 @@ pub struct Resources<'d> {
     pub policies: Vec<(&'d Document, agentgateway::PolicySpec)>,
     /// Namespace name -> its labels.
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    /// ReferenceGrants, each with its namespace.
+    pub grants: Vec<(String, super::resources::ReferenceGrantSpec)>,
     pub ignored: Vec<String>,
 }
 
@@ -476,13 +478,21 @@ impl<'d> Translator<'_, 'd> {
         let kind = r.kind.as_deref().unwrap_or("Service");
         let namespace = r.namespace.as_deref().unwrap_or(doc.namespace());
         if namespace != doc.namespace() {
-            return Err((
-                "RefNotPermitted",
-                format!(
-                    "{kind} {namespace}/{} is in another namespace, and no ReferenceGrant is read yet",
-                    r.name
-                ),
-            ));
+            let from = (doc.group(), doc.head.kind.as_str(), doc.namespace());
+            let permitted = self.resources.grants.iter().any(|(grant_ns, grant)| {
+                grant_ns == namespace && grant.permits(from, (group, kind, r.name.as_str()))
+            });
+            if !permitted {
+                return Err((
+                    "RefNotPermitted",
+                    format!(
+                        "{kind} {namespace}/{} is in another namespace, and no ReferenceGrant there lets {} {} refer to it",
+                        r.name,
+                        doc.head.kind,
+                        doc.key()
+                    ),
+                ));
+            }
         }
         match (group, kind) {
             ("", "Service") => {
