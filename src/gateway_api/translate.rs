@@ -1206,9 +1206,9 @@ fn native_match(m: &HttpRouteMatch) -> MatchConfig {
             kind: PathMatchType::PathPrefix,
             value: "/".to_owned(),
         })),
-        headers: m
-            .headers
-            .iter()
+        // Of several entries for one name, only the first counts (header names without case,
+        // query parameter names exactly).
+        headers: first_of_each(&m.headers, |h| h.name.to_ascii_lowercase())
             .map(|h| HeaderMatchConfig {
                 name: h.name.clone(),
                 kind: value_kind(&h.kind),
@@ -1216,9 +1216,7 @@ fn native_match(m: &HttpRouteMatch) -> MatchConfig {
             })
             .collect(),
         method: m.method.clone(),
-        query_params: m
-            .query_params
-            .iter()
+        query_params: first_of_each(&m.query_params, |q| q.name.clone())
             .map(|q| QueryParamMatchConfig {
                 name: q.name.clone(),
                 kind: value_kind(&q.kind),
@@ -1226,6 +1224,15 @@ fn native_match(m: &HttpRouteMatch) -> MatchConfig {
             })
             .collect(),
     }
+}
+
+/// The entries of `list` whose `key` was not seen in an earlier one.
+fn first_of_each<'a, T>(
+    list: &'a [T],
+    key: impl Fn(&T) -> String + 'a,
+) -> impl Iterator<Item = &'a T> + 'a {
+    let mut seen = std::collections::HashSet::new();
+    list.iter().filter(move |item| seen.insert(key(item)))
 }
 
 /// A native route's name: the HTTPRoute, its rule (by name if it has one) and match, the
@@ -1250,4 +1257,31 @@ fn split_host_port(target: &str) -> Option<(String, u16)> {
     let (host, port) = target.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (!host.is_empty()).then(|| Some((host.to_owned(), port.parse().ok()?)))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn of_several_matches_on_one_name_the_first_counts() {
+        let m: HttpRouteMatch = serde_yaml::from_str(
+            "{ headers: [{ name: X-A, value: '1' }, { name: x-a, value: '2' }], queryParams: [{ name: q, value: a }, { name: q, value: b }, { name: Q, value: c }] }",
+        )
+        .expect("match");
+        let native = native_match(&m);
+        assert_eq!(native.headers.len(), 1);
+        assert_eq!(native.headers[0].value, "1");
+        let queries: Vec<&str> = native
+            .query_params
+            .iter()
+            .map(|q| q.value.as_str())
+            .collect();
+        assert_eq!(queries, ["a", "c"], "query names are exact");
+        let path = native.path.expect("a match without a path is PathPrefix /");
+        assert_eq!(
+            (path.kind, path.value.as_str()),
+            (PathMatchType::PathPrefix, "/")
+        );
+    }
 }
