@@ -489,6 +489,16 @@ fn a_changed_manifest_reloads_and_a_broken_one_keeps_the_last_good() {
     };
     let gw = start(&e.services, &manifests("first"), &[listen]);
     assert_eq!(served(gw.addr, "GET", "/", &[]), "first");
+    // /config shows the model the manifests became, beside the section that lists them.
+    let config = gw.admin_get("/config").json();
+    assert_eq!(
+        config["config"]["listeners"][0]["name"],
+        format!("edge/gw:{}", listen.port())
+    );
+    assert_eq!(
+        config["config"]["gateway_api"]["gateway_class"],
+        "switchyard"
+    );
 
     let file = gw.dir.path().join("manifests/all.yaml");
     std::fs::write(&file, manifests("second")).expect("rewrite manifest");
