@@ -88,7 +88,9 @@ impl FilterChain {
     ///
     /// [`Flow::Continue`] means the request goes upstream, and the router has chosen its route
     /// ([`RequestContext::route`] is `Some`). [`Flow::Respond`] is the answer to send instead:
-    /// a filter's (a 401, the router's 404), or a 500 if the chain ended without a route.
+    /// a filter's (a 401, the router's 404); that of a route that answers itself (a redirect,
+    /// a fixed answer), sent only after `post_routing` let the request through; or a 500 if
+    /// the chain ended without a route.
     pub async fn run_request(&self, ctx: &mut RequestContext<'_>) -> Flow {
         self.run_request_observed(ctx, &mut ()).await
     }
@@ -110,6 +112,9 @@ impl FilterChain {
             if let Flow::Respond(answer) = run_one(&**filter, ctx, observer).await {
                 return Flow::Respond(answer);
             }
+        }
+        if let Some(answer) = ctx.take_route_answer() {
+            return Flow::Respond(answer);
         }
         if ctx.route().is_none() {
             // The router either chooses a route or answers 404, so this means a filter broke
@@ -148,4 +153,71 @@ async fn run_one(
     let flow = filter.on_request(ctx).await;
     observer.after(filter, ctx, &flow);
     flow
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::router::RouteConfig;
+    use crate::{BuildContext, RequestHeader, RequestState};
+
+    /// A `post_routing` filter that refuses every request, as `jwt_authn` does a bad token.
+    struct Refuse;
+
+    #[async_trait]
+    impl Filter for Refuse {
+        fn name(&self) -> &'static str {
+            "refuse"
+        }
+
+        async fn on_request(&self, _: &mut RequestContext<'_>) -> Flow {
+            Flow::Respond(LocalResponse::error(
+                StatusCode::UNAUTHORIZED,
+                "refused",
+                "refused",
+            ))
+        }
+    }
+
+    fn chain(routes: &str, post_routing: Vec<Arc<dyn Filter>>) -> FilterChain {
+        let backends: Vec<Arc<str>> = vec![Arc::from("b")];
+        let routes: Vec<RouteConfig> = serde_yaml::from_str(routes).expect("routes parse");
+        let router = crate::router::build(
+            &routes,
+            &BuildContext::new(&backends, std::path::Path::new(".")),
+        )
+        .expect("router builds");
+        FilterChain::new(Vec::new(), router, post_routing, Vec::new())
+    }
+
+    async fn status(chain: &FilterChain) -> Option<u16> {
+        let mut request = RequestHeader::build("GET", b"/", None).expect("request");
+        let mut state = RequestState::default();
+        let mut ctx = RequestContext::new(&mut request, None, &mut state);
+        match chain.run_request(&mut ctx).await {
+            Flow::Respond(answer) => Some(answer.status().as_u16()),
+            Flow::Continue => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn post_routing_runs_before_a_route_that_answers_itself() {
+        let redirect = "[{ name: r, redirect: { hostname: example.org } }]";
+        assert_eq!(status(&chain(redirect, Vec::new())).await, Some(302));
+        assert_eq!(
+            status(&chain(redirect, vec![Arc::new(Refuse)])).await,
+            Some(401),
+            "the refusal comes before the redirect"
+        );
+        let fixed = "[{ name: f, respond: { status: 503 } }]";
+        assert_eq!(status(&chain(fixed, Vec::new())).await, Some(503));
+        assert_eq!(
+            status(&chain(fixed, vec![Arc::new(Refuse)])).await,
+            Some(401)
+        );
+        let proxied = "[{ name: p, backend: b }]";
+        assert_eq!(status(&chain(proxied, Vec::new())).await, None);
+    }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use pingora_http::{RequestHeader, ResponseHeader};
 
-use crate::Filter;
+use crate::{Filter, LocalResponse};
 
 /// A backend, as resolved from its config name when the config is compiled.
 ///
@@ -155,6 +155,9 @@ pub struct RequestContext<'a> {
     state: &'a mut RequestState,
     /// What filters say about what they did, when someone asks (`switchyard explain`).
     notes: Option<Vec<String>>,
+    /// The answer of a route that answers itself (a redirect, a fixed answer), held until
+    /// `post_routing` has run so that, say, authentication still comes first.
+    route_answer: Option<LocalResponse>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -168,6 +171,7 @@ impl<'a> RequestContext<'a> {
             client_ip,
             state,
             notes: None,
+            route_answer: None,
         }
     }
 
@@ -210,7 +214,8 @@ impl<'a> RequestContext<'a> {
         self.client_ip
     }
 
-    /// The route chosen so far: `None` in `pre_routing`, `Some` in `post_routing`.
+    /// The route chosen so far: `None` in `pre_routing`; `Some` in `post_routing`, unless the
+    /// route answers the request itself ([`has_route_answer`](Self::has_route_answer)).
     pub fn route(&self) -> Option<&RouteTarget> {
         self.state.route.as_ref()
     }
@@ -218,6 +223,21 @@ impl<'a> RequestContext<'a> {
     /// Records the route the request goes to. Only the router calls this.
     pub fn set_route(&mut self, target: RouteTarget) {
         self.state.route = Some(target);
+    }
+
+    /// Records the answer of a route that answers the request itself. Only the router calls
+    /// this; the chain sends it once `post_routing` has run, unless a filter answers first.
+    pub fn set_route_answer(&mut self, answer: LocalResponse) {
+        self.route_answer = Some(answer);
+    }
+
+    /// Whether the chosen route answers the request itself rather than proxying it.
+    pub fn has_route_answer(&self) -> bool {
+        self.route_answer.is_some()
+    }
+
+    pub(crate) fn take_route_answer(&mut self) -> Option<LocalResponse> {
+        self.route_answer.take()
     }
 
     /// The verified token, if an earlier `jwt_authn` accepted one.

@@ -374,8 +374,17 @@ impl Filter for Router {
                 ctx.set_route(target.clone());
                 Flow::Continue
             }
-            Some(Outcome::Respond(response)) => Flow::Respond(response.clone()),
-            Some(Outcome::Redirect(redirect)) => Flow::Respond(redirect.answer(ctx.request())),
+            // `post_routing` still runs on a route that answers itself: a redirect behind
+            // authentication is not given to a client that fails it.
+            Some(Outcome::Respond(response)) => {
+                ctx.set_route_answer(response.clone());
+                Flow::Continue
+            }
+            Some(Outcome::Redirect(redirect)) => {
+                let answer = redirect.answer(ctx.request());
+                ctx.set_route_answer(answer);
+                Flow::Continue
+            }
             None => Flow::Respond(LocalResponse::error(
                 StatusCode::NOT_FOUND,
                 "no_route",
