@@ -397,7 +397,8 @@ fn rules_that_cannot_send_answer_500_and_say_why() {
     ]);
     let summary = String::from_utf8_lossy(&out.stdout);
     for expected in [
-        "Accepted: False (UnsupportedValue): rule 7: filter RequestMirror (requestMirror): not implemented yet; the rule answers 500",
+        "Accepted: True (Accepted)",
+        "PartiallyInvalid: True (UnsupportedValue): rule 7: filter RequestMirror (requestMirror): not implemented yet; the rule answers 500",
         "ResolvedRefs: False (BackendNotFound): rule 2: AgentgatewayBackend edge/nope is not in the manifests",
     ] {
         assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
@@ -407,6 +408,11 @@ fn rules_that_cannot_send_answer_500_and_say_why() {
 /// Runs `check` on `gateway_api` manifests (files by name) and returns its stderr, with the
 /// folder replaced by `DIR`.
 fn check_manifests(files: &[(&str, &str)]) -> String {
+    check_failure(&config_text(), files)
+}
+
+/// Runs `check` on the config `text` with `files` beside it, and returns its error.
+fn check_failure(text: &str, files: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, content) in files {
         let path = dir.path().join(name);
@@ -414,7 +420,7 @@ fn check_manifests(files: &[(&str, &str)]) -> String {
         std::fs::write(path, content).expect("write");
     }
     let config = dir.path().join("gateway.yaml");
-    std::fs::write(&config, config_text()).expect("write config");
+    std::fs::write(&config, text).expect("write config");
     let out = run_cli(&["check", "--config", config.to_str().expect("path")]);
     assert_eq!(
         out.status.code(),
@@ -468,6 +474,48 @@ fn manifest_errors_point_into_the_manifest() {
     assert_eq!(
         check_manifests(&[("manifests/all.yaml", &policy)]),
         "error: DIR/manifests/all.yaml:15:5: AgentgatewayPolicy edge/p spec.traffic.rateLimit: `traffic.rateLimit` is not implemented yet, and a policy is applied whole or not at all"
+    );
+    let mismatched = format!(
+        "{gw}{}",
+        route(
+            "edge",
+            "r",
+            None,
+            "  parentRefs: [{ name: gw }]\n  rules:\n    - filters:\n        - type: RequestHeaderModifier\n          requestRedirect: { hostname: x.example }\n"
+        )
+    );
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", &mismatched)]),
+        "error: DIR/manifests/all.yaml:16:11: HTTPRoute edge/r spec.rules[0].filters[0]: a RequestHeaderModifier filter needs `requestHeaderModifier`"
+    );
+    let same_name = gateway(
+        "    - { name: http, protocol: HTTP, port: 18081 }\n    - { name: http, protocol: HTTP, port: 18082 }\n",
+    );
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", &same_name)]),
+        "error: DIR/manifests/all.yaml:8:9: Gateway edge/gw spec.listeners[1].name: two listeners are named `http`"
+    );
+    let on_route = format!(
+        "{gw}{}---\napiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\nmetadata: {{ name: p, namespace: edge }}\nspec:\n  targetRefs: [{{ group: gateway.networking.k8s.io, kind: HTTPRoute, name: r }}]\n  traffic:\n{}",
+        route("edge", "r", None, "  parentRefs: [{ name: gw }]\n"),
+        lab_jwt("Strict")
+    );
+    let err = check_manifests(&[("manifests/all.yaml", &on_route)]);
+    assert!(
+        err.starts_with("error: DIR/manifests/all.yaml:19:52: AgentgatewayPolicy edge/p spec.targetRefs[0].kind: a policy on kind HTTPRoute is not implemented yet"),
+        "{err}"
+    );
+    let list = "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: gateway.networking.k8s.io/v1\n    kind: Gateway\n    metadata: { name: gw, namespace: edge }\n    spec:\n      gatewayClassName: switchyard\n      listeners: [{ name: http, protocol: HTTP, port: 18081, colour: blue }]\n";
+    assert_eq!(
+        check_manifests(&[("manifests/all.yaml", list)]),
+        "error: DIR/manifests/all.yaml:9:62: Gateway edge/gw items[0].spec.listeners[0].colour: unknown field `colour`, expected one of `name`, `hostname`, `port`, `protocol`, `tls`, `allowedRoutes`"
+    );
+    assert_eq!(
+        check_failure(
+            &config("    edge/a:80: nowhere\n"),
+            &[("manifests/all.yaml", &gw)]
+        ),
+        "error: DIR/gateway.yaml:7:5: gateway_api.services.edge/a:80: `nowhere` is not host:port"
     );
     let twice = format!("{gw}---\n{gw}");
     assert_eq!(
@@ -579,7 +627,7 @@ fn explain_shows_why_the_seeds_three_rule_route_sends_an_override_to_v2() {
     };
     let report = explain(&["-H", "x-version-override: latest"]);
     assert!(
-        report.contains("first match is route 2 of 3: agentgateway-system/versioned-routing/rule1/match0/http: path prefix / and header x-tenant-version = \"v2\""),
+        report.contains("first match is route 2 of 3: agentgateway-system/versioned-routing/rules[1]/match0/http: path prefix / and header x-tenant-version = \"v2\""),
         "{report}"
     );
     assert!(
@@ -659,7 +707,7 @@ fn the_frontegg_variant_fetches_its_keys_through_an_agentgateway_backend() {
         "agentgateway-system/frontegg-idp = 127.0.0.9:443",
         "provider https://acme.frontegg.com: issuer https://acme.frontegg.com, audiences [environment-id], keys fetched at run time from backend agentgateway-system/frontegg-idp, path /.well-known/jwks.json",
         "transformation: set x-tenant-version = jwt.userMetadata.version",
-        "EnterpriseAgentgatewayPolicy agentgateway-system/jwt-version applies to Gateway agentgateway-system/agentgateway-proxy port 8080 (PreRouting)",
+        "EnterpriseAgentgatewayPolicy agentgateway-system/jwt-version: traffic.jwtAuthentication applies to Gateway agentgateway-system/agentgateway-proxy port 8080 (PreRouting)",
     ] {
         assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
     }
@@ -875,5 +923,183 @@ fn a_reference_grant_lets_a_route_reach_into_another_namespace() {
     assert!(
         summary.contains("ResolvedRefs: False (RefNotPermitted): rule 1: Service web/other is in another namespace, and no ReferenceGrant there lets HTTPRoute edge/cross refer to it"),
         "{summary}"
+    );
+}
+
+/// An AgentgatewayPolicy `edge/<name>` on Gateway `edge/gw` (or its listener `section`) with
+/// `traffic` (YAML, indented four).
+fn policy(name: &str, section: Option<&str>, traffic: &str) -> String {
+    let section = section
+        .map(|s| format!(", sectionName: {s}"))
+        .unwrap_or_default();
+    format!(
+        "---\napiVersion: agentgateway.dev/v1alpha1\nkind: AgentgatewayPolicy\n\
+         metadata: {{ name: {name}, namespace: edge }}\nspec:\n  \
+         targetRefs: [{{ group: gateway.networking.k8s.io, kind: Gateway, name: gw{section} }}]\n  \
+         traffic:\n{traffic}"
+    )
+}
+
+/// `jwtAuthentication` for the lab's tokens, in `mode`, inline keys.
+fn lab_jwt(mode: &str) -> String {
+    let jwks: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("conf/demo/jwks.json")).expect("jwks"),
+    )
+    .expect("jwks json");
+    format!(
+        "    jwtAuthentication:\n      mode: {mode}\n      providers:\n        - issuer: versioned-routing-lab\n          audiences: [public-api]\n          jwks: {{ inline: '{jwks}' }}\n"
+    )
+}
+
+#[test]
+fn policies_merge_and_run_as_agentgateway_runs_them() {
+    let e = echoes("edge", &["v2", "latest"]);
+    let open = free_addr("127.0.0.1");
+    let secure = free_addr("127.0.0.1");
+    let manifests = [
+        gateway(&format!(
+            "    - {{ name: open, protocol: HTTP, port: {} }}\n    - {{ name: secure, protocol: HTTP, port: {} }}\n",
+            open.port(),
+            secure.port()
+        )),
+        route(
+            "edge",
+            "r",
+            None,
+            "  parentRefs: [{ name: gw }]\n  rules:\n    - matches: [{ headers: [{ name: x-tenant-version, value: v2-listener }] }]\n      backendRefs: [{ name: v2, port: 80 }]\n    - matches: [{ path: { value: /moved } }]\n      filters: [{ type: RequestRedirect, requestRedirect: { hostname: example.org } }]\n    - backendRefs: [{ name: latest, port: 80 }]\n",
+        ),
+        // First in the file, yet it runs after the authentication, which it reads; and the
+        // listener's own transformation overrides it there.
+        policy(
+            "a-transform",
+            None,
+            "    phase: PreRouting\n    transformation: { request: { set: [{ name: x-tenant-version, value: jwt.version }] } }\n",
+        ),
+        policy(
+            "b-jwt",
+            None,
+            &format!("    phase: PreRouting\n{}", lab_jwt("Optional")),
+        ),
+        policy(
+            "c-transform-open",
+            Some("open"),
+            "    phase: PreRouting\n    transformation: { request: { set: [{ name: x-tenant-version, value: 'jwt.version + \"-listener\"' }] } }\n",
+        ),
+        // On the secure listener, a strict check after routing overrides the optional one.
+        policy(
+            "d-jwt-secure",
+            Some("secure"),
+            &format!("    phase: PostRouting\n{}", lab_jwt("Strict")),
+        ),
+    ]
+    .concat();
+    let gw = start(&e.services, &manifests, &[open, secure]);
+    let token = format!("Bearer {}", lab_token_cli("v2"));
+    let with_token = [("authorization", token.as_str())];
+    assert_eq!(served(open, "GET", "/", &with_token), "v2");
+    assert_eq!(served(open, "GET", "/", &[]), "latest");
+    assert_eq!(
+        served(open, "GET", "/", &[("x-tenant-version", "v2-listener")]),
+        "latest",
+        "a client cannot choose its version"
+    );
+    assert_eq!(
+        served(open, "GET", "/", &[("authorization", "Bearer not.a.token")]),
+        "401 invalid_token"
+    );
+    // After routing, the strict check still comes before the route's own redirect.
+    assert_eq!(request(secure, "GET", "/moved", &[]).status, 401);
+    assert_eq!(request(secure, "GET", "/moved", &with_token).status, 302);
+    assert_eq!(request(open, "GET", "/moved", &[]).status, 302);
+
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("path"),
+    ]);
+    let summary = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        format!("AgentgatewayPolicy edge/a-transform: traffic.transformation is overridden on Gateway edge/gw port {} by AgentgatewayPolicy edge/c-transform-open", open.port()),
+        format!("AgentgatewayPolicy edge/b-jwt: traffic.jwtAuthentication is overridden on Gateway edge/gw port {} by AgentgatewayPolicy edge/d-jwt-secure", secure.port()),
+        format!("AgentgatewayPolicy edge/d-jwt-secure: traffic.jwtAuthentication applies to Gateway edge/gw port {} (PostRouting)", secure.port()),
+    ] {
+        assert!(summary.contains(&expected), "check lacks {expected:?}:\n{summary}");
+    }
+}
+
+/// Runs `check` on manifests that load, and returns what it prints.
+fn check_ok(services: &str, manifests: &str) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("manifests")).expect("mkdir");
+    std::fs::write(dir.path().join("manifests/all.yaml"), manifests).expect("write");
+    let file = dir.path().join("gateway.yaml");
+    std::fs::write(&file, config(services)).expect("write config");
+    let out = run_cli(&["check", "--config", file.to_str().expect("path")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn check_reports_conflicts_route_kinds_and_namespace_selectors() {
+    // As `kubectl get -o yaml` exports them: one List.
+    let manifests = r#"apiVersion: v1
+kind: List
+items:
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: Gateway
+    metadata: { name: gw, namespace: edge }
+    spec:
+      gatewayClassName: switchyard
+      listeners:
+        - { name: a, protocol: HTTP, port: 18091, hostname: x.example }
+        - { name: b, protocol: HTTP, port: 18091, hostname: x.example }
+        - name: c
+          protocol: HTTP
+          port: 18092
+          allowedRoutes:
+            kinds: [{ kind: HTTPRoute }, { kind: TCPRoute }]
+            namespaces:
+              from: Selector
+              selector: { matchLabels: { kubernetes.io/metadata.name: team } }
+        - { name: d, protocol: HTTP, port: 18093, allowedRoutes: { namespaces: { from: Selector } } }
+  - apiVersion: gateway.networking.k8s.io/v1
+    kind: HTTPRoute
+    metadata: { name: r, namespace: team }
+    spec:
+      parentRefs:
+        - { name: gw, namespace: edge, sectionName: c }
+        - { name: gw, namespace: edge, sectionName: d }
+      rules:
+        - filters:
+            - { type: RequestHeaderModifier, requestHeaderModifier: {} }
+            - { type: URLRewrite, urlRewrite: {} }
+          backendRefs: [{ name: ok, port: 80 }, { name: gone, port: 80, weight: 0 }]
+  - apiVersion: agentgateway.dev/v1alpha1
+    kind: AgentgatewayPolicy
+    metadata: { name: theirs, namespace: edge }
+    spec:
+      targetRefs: [{ group: gateway.networking.k8s.io, kind: Gateway, name: elsewhere }]
+      traffic: { rateLimit: {} }
+"#;
+    let summary = check_ok("    team/ok:80: 127.0.0.2:1\n", manifests);
+    for expected in [
+        "Accepted: True (ListenersNotValid): 2 of 4 listeners are not valid",
+        "listener a port 18091 hostname x.example (0 routes)\n      Conflicted: True (HostnameConflict): listener b has the same port and hostname\n      Programmed: False (Invalid)",
+        "Conflicted: True (HostnameConflict): listener a has the same port and hostname",
+        "listener c port 18092 hostname * (1 routes)",
+        "ResolvedRefs: False (InvalidRouteKinds): gateway.networking.k8s.io/TCPRoute not served here (HTTPRoute is)",
+        "parent Gateway edge/gw/d\n      Accepted: False (NotAllowedByListeners): the listeners' allowedRoutes do not admit this route (listener d: allowedRoutes.namespaces.from is Selector, without a selector)",
+        "ResolvedRefs: False (BackendNotFound): rule 0: Service team/gone:80 has no entry in gateway_api.services",
+        "ignored: AgentgatewayPolicy edge/theirs",
+    ] {
+        assert!(summary.contains(expected), "check lacks {expected:?}:\n{summary}");
+    }
+    assert!(
+        !summary.contains("team/gone:80 ="),
+        "a ref without traffic adds no backend:\n{summary}"
     );
 }

@@ -159,53 +159,73 @@ impl PolicySpec {
     /// `spec`. A policy is applied whole or not at all: leaving out part of an
     /// authentication or authorization policy would open what it was written to close, so
     /// any of these is a load error.
-    pub fn unsupported(&self) -> Vec<&'static str> {
-        let mut names = present!(self,
+    pub fn unsupported(&self) -> Vec<String> {
+        let mut names: Vec<String> = present!(self,
             target_selectors => "targetSelectors",
             frontend => "frontend",
             backend => "backend",
             strategy => "strategy",
-        );
-        if self.target_refs.iter().any(|t| t.port.is_some()) {
-            // Only frontend policies may name a port, and those are not served.
-            names.push("targetRefs[].port");
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        for (i, t) in self.target_refs.iter().enumerate() {
+            if t.port.is_some() {
+                // Only frontend policies may name a port, and those are not served.
+                names.push(format!("targetRefs[{i}].port"));
+            }
         }
-        if let Some(t) = &self.traffic {
-            names.extend(present!(t,
-                cors => "traffic.cors",
-                ext_auth => "traffic.extAuth",
-                ext_proc => "traffic.extProc",
-                rate_limit => "traffic.rateLimit",
-                api_key_authentication => "traffic.apiKeyAuthentication",
-                basic_authentication => "traffic.basicAuthentication",
-                authorization => "traffic.authorization",
-                csrf => "traffic.csrf",
-                header_modifiers => "traffic.headerModifiers",
-                host_rewrite => "traffic.hostRewrite",
-                timeouts => "traffic.timeouts",
-                retry => "traffic.retry",
-                direct_response => "traffic.directResponse",
-                buffer => "traffic.buffer",
-                delay => "traffic.delay",
-            ));
-            if let Some(jwt) = &t.jwt_authentication {
-                names.extend(present!(jwt,
-                    location => "traffic.jwtAuthentication.location",
-                    mcp => "traffic.jwtAuthentication.mcp",
-                ));
-                for p in &jwt.providers {
-                    if let Some(r) = &p.jwks.remote {
-                        names.extend(present!(r, url => "traffic.jwtAuthentication.providers[].jwks.remote.url"));
-                    }
+        let Some(t) = &self.traffic else {
+            return names;
+        };
+        let mut add = |found: Vec<&str>, under: &str| {
+            names.extend(found.into_iter().map(|f| format!("{under}.{f}")));
+        };
+        add(
+            present!(t,
+                cors => "cors",
+                ext_auth => "extAuth",
+                ext_proc => "extProc",
+                rate_limit => "rateLimit",
+                api_key_authentication => "apiKeyAuthentication",
+                basic_authentication => "basicAuthentication",
+                authorization => "authorization",
+                csrf => "csrf",
+                header_modifiers => "headerModifiers",
+                host_rewrite => "hostRewrite",
+                timeouts => "timeouts",
+                retry => "retry",
+                direct_response => "directResponse",
+                buffer => "buffer",
+                delay => "delay",
+            ),
+            "traffic",
+        );
+        if let Some(jwt) = &t.jwt_authentication {
+            add(
+                present!(jwt, location => "location", mcp => "mcp"),
+                "traffic.jwtAuthentication",
+            );
+            for (i, p) in jwt.providers.iter().enumerate() {
+                if let Some(r) = &p.jwks.remote {
+                    add(
+                        present!(r, url => "url"),
+                        &format!("traffic.jwtAuthentication.providers[{i}].jwks.remote"),
+                    );
                 }
             }
-            if let Some(tr) = &t.transformation {
-                names.extend(present!(tr, conditional => "traffic.transformation.conditional"));
-                for h in [&tr.request, &tr.response].into_iter().flatten() {
-                    names.extend(present!(h,
-                        body => "traffic.transformation.*.body",
-                        metadata => "traffic.transformation.*.metadata",
-                    ));
+        }
+        if let Some(tr) = &t.transformation {
+            add(
+                present!(tr, conditional => "conditional"),
+                "traffic.transformation",
+            );
+            for (section, h) in [("request", &tr.request), ("response", &tr.response)] {
+                if let Some(h) = h {
+                    add(
+                        present!(h, body => "body", metadata => "metadata"),
+                        &format!("traffic.transformation.{section}"),
+                    );
                 }
             }
         }
@@ -367,7 +387,7 @@ pub struct NameValue {
 
 impl JwtAuthentication {
     /// The native `jwt_authn` config; `backend_of` names the model backend a remote JWKS is
-    /// fetched through. Provider names are their issuers.
+    /// fetched through. Provider names are their issuers (with `#index` when one repeats).
     pub fn to_native(
         &self,
         mut backend_of: impl FnMut(&ObjectRef) -> Option<String>,
@@ -383,7 +403,15 @@ impl JwtAuthentication {
             }
         };
         let mut providers = Vec::with_capacity(self.providers.len());
-        for p in &self.providers {
+        let mut names: Vec<String> = Vec::with_capacity(self.providers.len());
+        for (i, p) in self.providers.iter().enumerate() {
+            // A provider is named by its issuer, and by its place when an issuer repeats.
+            let name = if names.contains(&p.issuer) {
+                format!("{}#{i}", p.issuer)
+            } else {
+                p.issuer.clone()
+            };
+            names.push(name.clone());
             let mut jwks = Mapping::new();
             match (&p.jwks.inline, &p.jwks.remote) {
                 (Some(inline), None) => {
@@ -412,7 +440,7 @@ impl JwtAuthentication {
                 _ => return Err("a provider's jwks needs `inline` or `remote`, one of them".into()),
             }
             let mut provider = Mapping::new();
-            provider.insert("name".into(), p.issuer.clone().into());
+            provider.insert("name".into(), name.into());
             provider.insert("issuer".into(), p.issuer.clone().into());
             provider.insert(
                 "audiences".into(),

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::config::{ConfigError, LoadedConfig, Location, SourceMap};
+use crate::config::{ConfigError, LoadedConfig, Location, Mount, SourceMap};
 
-/// One YAML document of a manifest file.
+/// One object of a manifest file: a YAML document, or an item of a `kind: List` one.
 pub struct Document {
     pub file: Arc<Path>,
     pub map: Arc<SourceMap>,
     pub value: serde_yaml::Value,
+    /// Where the object is in its YAML document: empty, or `items[3]` in a `kind: List`.
+    pub within: String,
     /// `apiVersion` and `kind`, and the metadata this front-end reads.
     pub head: Head,
 }
@@ -69,14 +71,26 @@ impl Document {
         format!("{} {}", self.head.kind, self.key())
     }
 
-    /// An error about `field` of this document (`spec.rules[0]`), at its place in the file.
+    /// An error about `field` of this object (`spec.rules[0]`), at its place in the file.
     pub fn error_at(&self, field: &str, message: impl Into<String>) -> ConfigError {
+        let field = crate::config::join_path(&self.within, field);
         let mut error = ConfigError::at_field(&self.file, &self.map, field, message);
         error.field = Some(match error.field.take() {
             Some(field) => format!("{} {field}", self.label()),
             None => self.label(),
         });
         error
+    }
+
+    /// Says that the part of the model at `model` was written from `at` in this object.
+    pub fn mount(&self, model: String, at: &str) -> Mount {
+        Mount {
+            model,
+            file: self.file.clone(),
+            map: self.map.clone(),
+            at: crate::config::join_path(&self.within, at),
+            label: self.label().into(),
+        }
     }
 
     /// The document's `spec` as `T`; a field `T` does not define, or a value of the wrong
@@ -171,20 +185,45 @@ fn read_file(path: &Path, into: &mut Vec<Document>) -> Result<(), ConfigError> {
         if value.is_null() {
             continue;
         }
-        let head: Head = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
-            let mut error =
-                ConfigError::at_field(path, &map, e.path().to_string(), e.into_inner().to_string());
-            if error.location.is_none() {
-                error.location = Some(Location { line: 1, column: 1 });
+        // `kubectl get -o yaml` of several objects writes them as the items of a List.
+        let is_list = value.get("kind").and_then(|k| k.as_str()) == Some("List")
+            && value.get("items").is_some_and(|i| i.is_sequence());
+        if is_list {
+            let items = value
+                .get("items")
+                .and_then(|i| i.as_sequence())
+                .cloned()
+                .unwrap_or_default();
+            for (i, item) in items.into_iter().enumerate() {
+                into.push(object(&file, &map, item, format!("items[{i}]"))?);
             }
-            error
-        })?;
-        into.push(Document {
-            file: file.clone(),
-            map,
-            value,
-            head,
-        });
+        } else {
+            into.push(object(&file, &map, value, String::new())?);
+        }
     }
     Ok(())
+}
+
+/// One object of a document, at `within` it.
+fn object(
+    file: &Arc<Path>,
+    map: &Arc<SourceMap>,
+    value: serde_yaml::Value,
+    within: String,
+) -> Result<Document, ConfigError> {
+    let head: Head = serde_path_to_error::deserialize(value.clone()).map_err(|e| {
+        let field = crate::config::join_path(&within, &e.path().to_string());
+        let mut error = ConfigError::at_field(file, map, field, e.into_inner().to_string());
+        if error.location.is_none() {
+            error.location = Some(Location { line: 1, column: 1 });
+        }
+        error
+    })?;
+    Ok(Document {
+        file: file.clone(),
+        map: map.clone(),
+        value,
+        within,
+        head,
+    })
 }

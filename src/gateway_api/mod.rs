@@ -39,6 +39,14 @@ pub fn load(
     loaded: &mut LoadedConfig,
     settings: &GatewayApiSettings,
 ) -> Result<Report, ConfigError> {
+    for (key, target) in &settings.services {
+        if translate::split_host_port(target).is_none() {
+            return Err(loaded.error_at(
+                format!("gateway_api.services.{key}"),
+                format!("`{target}` is not host:port"),
+            ));
+        }
+    }
     let read = manifests::read(loaded, &settings.manifests)?;
     let resources = collect(&read.documents)?;
     let translation = translate::translate(settings, &resources)?;

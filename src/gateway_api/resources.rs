@@ -61,7 +61,9 @@ pub struct GatewayAddress {
     /// `IPAddress` (default), `Hostname`, or an implementation-specific type.
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
-    pub value: String,
+    /// Absent: the implementation picks (optional since v1.3).
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +216,143 @@ impl HttpRouteSpec {
             }
         }
         found
+    }
+}
+
+impl HttpRouteSpec {
+    /// The first rule the API server's schema enforces that the route breaks, as the field
+    /// and why: a cluster would refuse the object, so the load does too.
+    pub fn schema_error(&self) -> Option<(String, String)> {
+        for (r, rule) in self.rules.iter().enumerate() {
+            let at = format!("spec.rules[{r}]");
+            if let Some(e) = filter_list_error(&rule.filters, &format!("{at}.filters")) {
+                return Some(e);
+            }
+            if has(&rule.filters, "RequestRedirect") && !rule.backend_refs.is_empty() {
+                return Some((
+                    format!("{at}.backendRefs"),
+                    "a rule with a RequestRedirect filter sends to no backend".into(),
+                ));
+            }
+            for (b, backend) in rule.backend_refs.iter().enumerate() {
+                let at = format!("{at}.backendRefs[{b}].filters");
+                if let Some(e) = filter_list_error(&backend.filters, &at) {
+                    return Some(e);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Whether `filters` holds one of type `kind`.
+fn has(filters: &[HttpRouteFilter], kind: &str) -> bool {
+    filters.iter().any(|f| f.kind == kind)
+}
+
+/// The schema's rules for one list of filters: each filter's configuration is the one its
+/// type names; the served kinds and CORS appear at most once; a redirect and a rewrite
+/// exclude each other; a header modifier names each header once per list.
+fn filter_list_error(filters: &[HttpRouteFilter], at: &str) -> Option<(String, String)> {
+    for (f, filter) in filters.iter().enumerate() {
+        let at = format!("{at}[{f}]");
+        let given = filter.given();
+        let member = FILTER_MEMBERS
+            .iter()
+            .find(|(kind, _)| *kind == filter.kind)
+            .map(|(_, member)| *member);
+        if let Some(member) = member {
+            if !given.contains(&member) {
+                return Some((at, format!("a {} filter needs `{member}`", filter.kind)));
+            }
+        }
+        if let Some(other) = given.iter().find(|g| Some(**g) != member) {
+            return Some((
+                format!("{at}.{other}"),
+                format!("`{other}` does not belong in a {} filter", filter.kind),
+            ));
+        }
+        let repeatable = matches!(filter.kind.as_str(), "RequestMirror" | "ExtensionRef");
+        if !repeatable && filters[..f].iter().any(|e| e.kind == filter.kind) {
+            return Some((at, format!("a {} filter appears twice", filter.kind)));
+        }
+        for modifier in [
+            &filter.request_header_modifier,
+            &filter.response_header_modifier,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some((list, i, _)) = modifier.repeated_name(false) {
+                let member = member.unwrap_or_default();
+                return Some((
+                    format!("{at}.{member}.{list}[{i}]"),
+                    "a header named twice in one list".into(),
+                ));
+            }
+        }
+    }
+    if has(filters, "RequestRedirect") && has(filters, "URLRewrite") {
+        return Some((
+            at.to_owned(),
+            "RequestRedirect and URLRewrite cannot be used together".into(),
+        ));
+    }
+    None
+}
+
+/// Each filter type the specification defines, with the field that configures it.
+const FILTER_MEMBERS: [(&str, &str); 8] = [
+    ("RequestHeaderModifier", "requestHeaderModifier"),
+    ("ResponseHeaderModifier", "responseHeaderModifier"),
+    ("RequestMirror", "requestMirror"),
+    ("RequestRedirect", "requestRedirect"),
+    ("URLRewrite", "urlRewrite"),
+    ("CORS", "cors"),
+    ("ExternalAuth", "externalAuth"),
+    ("ExtensionRef", "extensionRef"),
+];
+
+impl HeaderModifier {
+    /// The first entry that names a header an earlier one does (names without case): in
+    /// the same list only (which the schema refuses, `set` and `add` being maps by name), or
+    /// in any of `set`, `add` and `remove` (which the specification calls invalid). As the
+    /// list, the index and the list of the earlier entry.
+    fn repeated_name(&self, across: bool) -> Option<(&'static str, usize, &'static str)> {
+        let mut seen: Vec<(String, &'static str)> = Vec::new();
+        let names = self
+            .set
+            .iter()
+            .enumerate()
+            .map(|(i, h)| ("set", i, h.name.as_str()))
+            .chain(
+                self.add
+                    .iter()
+                    .enumerate()
+                    .map(|(i, h)| ("add", i, h.name.as_str())),
+            )
+            .chain(
+                self.remove
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| ("remove", i, n.as_str())),
+            );
+        for (list, i, name) in names {
+            let lower = name.to_ascii_lowercase();
+            if let Some((_, first)) = seen
+                .iter()
+                .find(|(n, l)| *n == lower && (across || *l == list))
+            {
+                return Some((list, i, first));
+            }
+            seen.push((lower, list));
+        }
+        None
+    }
+
+    /// Whether it changes nothing (the schema allows that).
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
     }
 }
 
@@ -451,6 +590,16 @@ impl HttpRouteFilter {
                 other => found.push(format!("path.type `{other}` without its value")),
             }
         }
+        for (modifier, member) in [
+            (&self.request_header_modifier, "requestHeaderModifier"),
+            (&self.response_header_modifier, "responseHeaderModifier"),
+        ] {
+            if let Some((list, i, first)) = modifier.as_ref().and_then(|m| m.repeated_name(true)) {
+                found.push(format!(
+                    "{member}.{list}[{i}] acts on a header `{first}` already does (one action per header)"
+                ));
+            }
+        }
         if let Some(redirect) = &self.request_redirect {
             if let Some(scheme) = redirect
                 .scheme
@@ -469,9 +618,9 @@ impl HttpRouteFilter {
         found
     }
 
-    /// The filter's type, and which of its configurations are given.
-    pub fn describe(&self) -> String {
-        let given = present!(self,
+    /// The configurations given, by field name.
+    fn given(&self) -> Vec<&'static str> {
+        present!(self,
             request_header_modifier => "requestHeaderModifier",
             response_header_modifier => "responseHeaderModifier",
             request_mirror => "requestMirror",
@@ -480,8 +629,12 @@ impl HttpRouteFilter {
             cors => "cors",
             external_auth => "externalAuth",
             extension_ref => "extensionRef",
-        );
-        format!("{} ({})", self.kind, given.join(", "))
+        )
+    }
+
+    /// The filter's type, and which of its configurations are given.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.kind, self.given().join(", "))
     }
 }
 

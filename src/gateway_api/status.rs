@@ -25,6 +25,16 @@ impl Condition {
         }
     }
 
+    /// A condition that holds, with a message: `Conflicted`, `PartiallyInvalid`.
+    pub fn raised(kind: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Condition {
+            kind,
+            status: true,
+            reason,
+            message: message.into(),
+        }
+    }
+
     pub fn no(kind: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
         Condition {
             kind,

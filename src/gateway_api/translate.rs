@@ -49,8 +49,10 @@ struct GatewayListener {
     name: String,
     port: u16,
     hostname: Option<String>,
-    /// Namespaces it takes routes from: `None` for all.
+    /// Namespaces it takes routes from.
     allowed: Allowed,
+    /// Kinds in `allowedRoutes.kinds` that are not served here (only HTTPRoute is).
+    invalid_kinds: Vec<String>,
     /// The listener serves (HTTP, no conflict); else why not, for its status.
     problem: Option<Condition>,
     attached: usize,
@@ -112,7 +114,8 @@ pub fn translate(
     };
     let mut gateways = t.served_gateways()?;
     let entries = t.attach_routes(&mut gateways)?;
-    t.write_listeners(&gateways, entries)?;
+    let policies = t.policy_attachments(&gateways)?;
+    t.write_listeners(&gateways, entries, &policies)?;
     t.report_gateways(&gateways);
     Ok(t.out)
 }
@@ -167,6 +170,15 @@ impl<'d> Translator<'_, 'd> {
                     check_hostname(h)
                         .map_err(|why| doc.error_at(&format!("{at}.hostname"), why))?;
                 }
+                if spec.listeners[..i].iter().any(|o| o.name == l.name) {
+                    return Err(doc.error_at(
+                        &format!("{at}.name"),
+                        format!("two listeners are named `{}`", l.name),
+                    ));
+                }
+                if l.port == 0 {
+                    return Err(doc.error_at(&format!("{at}.port"), "a port is 1 to 65535"));
+                }
                 let hostname = l.hostname.as_ref().map(|h| h.to_ascii_lowercase());
                 let mut problem = None;
                 if l.protocol != "HTTP" {
@@ -181,24 +193,57 @@ impl<'d> Translator<'_, 'd> {
                         "UnsupportedValue",
                         "`tls` on an HTTP listener",
                     ));
-                } else if let Some(other) = listeners
-                    .iter()
-                    .find(|o| o.port == l.port && o.hostname == hostname && o.problem.is_none())
-                {
-                    problem = Some(Condition::no(
-                        "Conflicted",
-                        "HostnameConflict",
-                        format!("listener {} has the same port and hostname", other.name),
-                    ));
                 }
+                let (allowed, invalid_kinds) = allowed_routes(l.allowed_routes.as_ref());
                 listeners.push(GatewayListener {
                     name: l.name.clone(),
                     port: l.port,
                     hostname,
-                    allowed: allowed_routes(l.allowed_routes.as_ref()),
+                    allowed,
+                    invalid_kinds,
                     problem,
                     attached: 0,
                 });
+            }
+            // Listeners that share a port with another protocol, or a port and a host name,
+            // are all left out: the specification forbids picking a winner among them.
+            for i in 0..listeners.len() {
+                let others = |same: &dyn Fn(usize) -> bool| -> Vec<String> {
+                    (0..listeners.len())
+                        .filter(|&j| j != i && listeners[j].port == listeners[i].port && same(j))
+                        .map(|j| listeners[j].name.clone())
+                        .collect()
+                };
+                let protocol = |j: usize| spec.listeners[j].protocol.as_str();
+                let other_protocol = others(&|j| protocol(j) != protocol(i));
+                let same_host = others(&|j| {
+                    protocol(j) == protocol(i) && listeners[j].hostname == listeners[i].hostname
+                });
+                let conflict = if !other_protocol.is_empty() {
+                    Some((
+                        "ProtocolConflict",
+                        format!(
+                            "listener {} uses the same port with another protocol",
+                            other_protocol.join(", ")
+                        ),
+                    ))
+                } else if !same_host.is_empty() {
+                    Some((
+                        "HostnameConflict",
+                        format!(
+                            "listener {} has the same port and hostname",
+                            same_host.join(", ")
+                        ),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((reason, message)) = conflict {
+                    if listeners[i].problem.is_none() {
+                        listeners[i].problem =
+                            Some(Condition::raised("Conflicted", reason, message));
+                    }
+                }
             }
             served.push(ServedGateway {
                 doc,
@@ -216,10 +261,24 @@ impl<'d> Translator<'_, 'd> {
     ) -> Result<Vec<Entry>, ConfigError> {
         let mut entries = Vec::new();
         for (doc_index, (doc, spec)) in self.resources.routes.iter().enumerate() {
-            for h in &spec.hostnames {
-                let at = spec.hostnames.iter().position(|x| x == h).unwrap_or(0);
+            // A route for other controllers' Gateways is theirs to judge.
+            let ours = spec
+                .parent_refs
+                .iter()
+                .any(|p| find_gateway(gateways, doc, p).is_some());
+            if !ours {
+                self.out.report.routes.push(RouteStatus {
+                    name: doc.key(),
+                    parents: Vec::new(),
+                });
+                continue;
+            }
+            for (i, h) in spec.hostnames.iter().enumerate() {
                 check_hostname(h)
-                    .map_err(|why| doc.error_at(&format!("spec.hostnames[{at}]"), why))?;
+                    .map_err(|why| doc.error_at(&format!("spec.hostnames[{i}]"), why))?;
+            }
+            if let Some((at, why)) = spec.schema_error() {
+                return Err(doc.error_at(&at, why));
             }
             let mut status = RouteStatus {
                 name: doc.key(),
@@ -335,10 +394,23 @@ impl<'d> Translator<'_, 'd> {
                 for (listener, _) in &accepted {
                     gateways[g].listeners[*listener].attached += 1;
                 }
-                conditions.push(match problems.first() {
-                    None => Condition::yes("Accepted", "Accepted"),
-                    Some(p) => Condition::no("Accepted", "UnsupportedValue", p.clone()),
-                });
+                // A route with some rules served is accepted, and says which are not.
+                if problems.is_empty() {
+                    conditions.push(Condition::yes("Accepted", "Accepted"));
+                } else if problems.len() < spec.rules.len() {
+                    conditions.push(Condition::yes("Accepted", "Accepted"));
+                    conditions.push(Condition::raised(
+                        "PartiallyInvalid",
+                        "UnsupportedValue",
+                        problems.join("; "),
+                    ));
+                } else {
+                    conditions.push(Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        problems.join("; "),
+                    ));
+                }
                 conditions.push(match unresolved.first() {
                     None => Condition::yes("ResolvedRefs", "ResolvedRefs"),
                     Some((reason, message)) => {
@@ -393,11 +465,14 @@ impl<'d> Translator<'_, 'd> {
                 ..Action::default()
             });
         }
-        let live: Vec<&HttpBackendRef> = rule
-            .backend_refs
-            .iter()
-            .filter(|b| b.weight != Some(0))
-            .collect();
+        let (live, idle): (Vec<&HttpBackendRef>, Vec<&HttpBackendRef>) =
+            rule.backend_refs.iter().partition(|b| b.weight != Some(0));
+        // A ref without traffic still has its references checked, for the route's status.
+        for b in idle {
+            if let Err((reason, message)) = self.check_ref(doc, b) {
+                unresolved.push((reason, format!("rule {r}: {message}")));
+            }
+        }
         if live.is_empty() {
             return Ok(Action::error(
                 "no_backend",
@@ -410,28 +485,30 @@ impl<'d> Translator<'_, 'd> {
         for b in &live {
             let (own, redirect) = native_filters(&b.filters, &prefix);
             let weight = b.weight.unwrap_or(1);
-            let share = match (redirect, self.resolve_ref(doc, b)) {
-                (Some(redirect), _) => WeightedBackendConfig {
+            let share = match (redirect, own) {
+                (Some(redirect), own) => WeightedBackendConfig {
                     redirect: Some(redirect),
                     filters: own,
                     weight,
                     ..WeightedBackendConfig::default()
                 },
-                (None, Ok(backend)) => WeightedBackendConfig {
-                    backend: Some(backend),
-                    filters: own,
-                    weight,
-                    ..WeightedBackendConfig::default()
-                },
-                (None, Err((reason, message))) => {
-                    let respond = Action::error("backend_not_found", message.clone()).respond;
-                    unresolved.push((reason, format!("rule {r}: {message}")));
-                    WeightedBackendConfig {
-                        respond,
+                (None, own) => match self.resolve_ref(doc, b) {
+                    Ok(backend) => WeightedBackendConfig {
+                        backend: Some(backend),
+                        filters: own,
                         weight,
                         ..WeightedBackendConfig::default()
+                    },
+                    Err((reason, message)) => {
+                        let respond = Action::error("backend_not_found", message.clone()).respond;
+                        unresolved.push((reason, format!("rule {r}: {message}")));
+                        WeightedBackendConfig {
+                            respond,
+                            weight,
+                            ..WeightedBackendConfig::default()
+                        }
                     }
-                }
+                },
             };
             shares.push(share);
         }
@@ -455,25 +532,28 @@ impl<'d> Translator<'_, 'd> {
         })
     }
 
+    /// Why a backendRef of `doc` would not resolve, without adding its backend.
+    fn check_ref(&self, doc: &Document, r: &HttpBackendRef) -> Result<(), (&'static str, String)> {
+        self.target(doc, &object_ref(r)).map(|_| ())
+    }
+
     /// The model backend a backendRef of `doc` names, added on first use.
     fn resolve_ref(
         &mut self,
         doc: &Document,
         r: &HttpBackendRef,
     ) -> Result<String, (&'static str, String)> {
-        self.resolve(
-            doc,
-            &ObjectRef {
-                group: r.group.clone(),
-                kind: r.kind.clone(),
-                name: r.name.clone(),
-                namespace: r.namespace.clone(),
-                port: r.port,
-            },
-        )
+        self.resolve(doc, &object_ref(r))
     }
 
+    /// The model backend `r` (in `doc`) names, added on first use.
     fn resolve(&mut self, doc: &Document, r: &ObjectRef) -> Result<String, (&'static str, String)> {
+        let target = self.target(doc, r)?;
+        Ok(self.add_backend(target))
+    }
+
+    /// The backend `r` (in `doc`) names, or why it names none.
+    fn target(&self, doc: &Document, r: &ObjectRef) -> Result<Target<'d>, (&'static str, String)> {
         let group = r.group.as_deref().unwrap_or("");
         let kind = r.kind.as_deref().unwrap_or("Service");
         let namespace = r.namespace.as_deref().unwrap_or(doc.namespace());
@@ -515,11 +595,11 @@ impl<'d> Translator<'_, 'd> {
                         format!("gateway_api.services `{key}`: `{target}` is not host:port"),
                     )
                 })?;
-                Ok(self.add_backend(
-                    key.clone(),
-                    || BackendConfig::single(key.clone(), host, port),
-                    None,
-                ))
+                Ok(Target {
+                    config: BackendConfig::single(key.clone(), host, port),
+                    name: key,
+                    document: None,
+                })
             }
             (AGENTGATEWAY_GROUP, "AgentgatewayBackend") => {
                 let key = format!("{namespace}/{}", r.name);
@@ -559,15 +639,13 @@ impl<'d> Translator<'_, 'd> {
                         client_cert: None,
                         client_key: None,
                     });
-                Ok(self.add_backend(
-                    key.clone(),
-                    || {
-                        let mut b = BackendConfig::single(key.clone(), host, port);
-                        b.tls = tls;
-                        b
-                    },
-                    Some(backend_doc),
-                ))
+                let mut config = BackendConfig::single(key.clone(), host, port);
+                config.tls = tls;
+                Ok(Target {
+                    config,
+                    name: key,
+                    document: Some(*backend_doc),
+                })
             }
             _ => Err((
                 "InvalidKind",
@@ -577,25 +655,21 @@ impl<'d> Translator<'_, 'd> {
     }
 
     /// Adds a backend once; returns its model name.
-    fn add_backend(
-        &mut self,
-        name: String,
-        make: impl FnOnce() -> BackendConfig,
-        document: Option<&Document>,
-    ) -> String {
+    fn add_backend(&mut self, target: Target<'_>) -> String {
+        let Target {
+            name,
+            config,
+            document,
+        } = target;
         if !self.backend_names.contains_key(&name) {
             let index = self.out.backends.len();
-            self.out.backends.push(make());
+            self.out.backends.push(config);
             self.backend_names.insert(name.clone(), index);
             if let Some(doc) = document {
                 for (model, at) in [("", "spec"), (".static", "spec.static")] {
-                    self.out.mounts.push(Mount {
-                        model: format!("backends[{index}]{model}"),
-                        file: doc.file.clone(),
-                        map: doc.map.clone(),
-                        at: at.into(),
-                        label: doc.label().into(),
-                    });
+                    self.out
+                        .mounts
+                        .push(doc.mount(format!("backends[{index}]{model}"), at));
                 }
             }
         }
@@ -607,6 +681,7 @@ impl<'d> Translator<'_, 'd> {
         &mut self,
         gateways: &[ServedGateway<'d>],
         mut entries: Vec<Entry>,
+        policies: &[Attachment],
     ) -> Result<(), ConfigError> {
         for (g, gateway) in gateways.iter().enumerate() {
             let mut ports: Vec<u16> = gateway
@@ -643,21 +718,15 @@ impl<'d> Translator<'_, 'd> {
                     for e in mine {
                         let k = routes.len();
                         let (doc, _) = &self.resources.routes[e.doc_index];
-                        self.out.mounts.push(Mount {
-                            model: format!("listeners[{index}].routes[{k}]"),
-                            file: doc.file.clone(),
-                            map: doc.map.clone(),
-                            at: format!("spec.rules[{}]", e.rule),
-                            label: doc.label().into(),
-                        });
+                        self.out.mounts.push(doc.mount(
+                            format!("listeners[{index}].routes[{k}]"),
+                            &format!("spec.rules[{}]", e.rule),
+                        ));
                         if let Some(m) = e.r#match {
-                            self.out.mounts.push(Mount {
-                                model: format!("listeners[{index}].routes[{k}].matches[0]"),
-                                file: doc.file.clone(),
-                                map: doc.map.clone(),
-                                at: format!("spec.rules[{}].matches[{m}]", e.rule),
-                                label: doc.label().into(),
-                            });
+                            self.out.mounts.push(doc.mount(
+                                format!("listeners[{index}].routes[{k}].matches[0]"),
+                                &format!("spec.rules[{}].matches[{m}]", e.rule),
+                            ));
                         }
                         routes.push(e.route);
                     }
@@ -682,15 +751,12 @@ impl<'d> Translator<'_, 'd> {
                         });
                     }
                 }
-                let filters = self.policy_filters(gateway, &members, index)?;
+                let filters = self.policy_filters(g, gateway, &members, index, policies)?;
                 let first = members.first().copied().unwrap_or(0);
-                self.out.mounts.push(Mount {
-                    model: format!("listeners[{index}]"),
-                    file: gateway.doc.file.clone(),
-                    map: gateway.doc.map.clone(),
-                    at: format!("spec.listeners[{first}]"),
-                    label: gateway.doc.label().into(),
-                });
+                self.out.mounts.push(gateway.doc.mount(
+                    format!("listeners[{index}]"),
+                    &format!("spec.listeners[{first}]"),
+                ));
                 self.out.listeners.push(ListenerConfig {
                     name: format!("{}:{port}", gateway.doc.key()),
                     address: SocketAddr::new(gateway.address, port),
@@ -703,42 +769,58 @@ impl<'d> Translator<'_, 'd> {
         Ok(())
     }
 
-    /// The filters the policies targeting this Gateway (or one of `members`, by section)
-    /// put on the native listener at `index`.
-    fn policy_filters(
+    /// Where each policy applies: for every targetRef naming a served Gateway (or one of its
+    /// listeners, by `sectionName`), one attachment. A policy that names nothing served here
+    /// is another controller's and is only listed; one that does is applied whole or not at
+    /// all, so what it asks that cannot be applied is a load error.
+    fn policy_attachments(
         &mut self,
-        gateway: &ServedGateway<'d>,
-        members: &[usize],
-        index: usize,
-    ) -> Result<PhaseFilters, ConfigError> {
-        let mut filters = PhaseFilters::default();
-        for (doc, spec) in &self.resources.policies {
+        gateways: &[ServedGateway<'d>],
+    ) -> Result<Vec<Attachment>, ConfigError> {
+        let mut attachments = Vec::new();
+        for (p, (doc, spec)) in self.resources.policies.iter().enumerate() {
+            let gateway_of = |t: &agentgateway::TargetRef| {
+                let key = format!("{}/{}", doc.namespace(), t.name);
+                let is_gateway = t.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+                    && t.kind == "Gateway";
+                is_gateway
+                    .then(|| gateways.iter().position(|g| g.doc.key() == key))
+                    .flatten()
+            };
+            let served_route = |t: &agentgateway::TargetRef| {
+                let key = format!("{}/{}", doc.namespace(), t.name);
+                self.resources.routes.iter().any(|(route, spec)| {
+                    route.key() == key
+                        && spec
+                            .parent_refs
+                            .iter()
+                            .any(|parent| find_gateway(gateways, route, parent).is_some())
+                })
+            };
+            let ours = spec
+                .target_refs
+                .iter()
+                .any(|t| gateway_of(t).is_some() || (t.kind == "HTTPRoute" && served_route(t)));
+            if !ours {
+                self.out.report.ignored.push(format!(
+                    "{} ({}): targets nothing served here",
+                    doc.label(),
+                    doc.file.display()
+                ));
+                continue;
+            }
             if let Some(first) = spec.unsupported().first() {
                 return Err(doc.error_at(
-                    &format!("spec.{}", first.replace("[]", "[0]").replace(".*.", ".request.")),
+                    &format!("spec.{first}"),
                     format!("`{first}` is not implemented yet, and a policy is applied whole or not at all"),
                 ));
             }
-            let targets_this = spec.target_refs.iter().any(|t| {
-                t.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
-                    && t.kind == "Gateway"
-                    && format!("{}/{}", doc.namespace(), t.name) == gateway.doc.key()
-                    && match &t.section_name {
-                        None => true,
-                        // A policy on one listener applies only when that listener has its
-                        // port to itself.
-                        Some(section) => {
-                            members.len() == 1 && gateway.listeners[members[0]].name == *section
-                        }
-                    }
-            });
-            let Some(traffic) = spec.traffic.as_ref().filter(|_| targets_this) else {
+            let Some(traffic) = &spec.traffic else {
                 continue;
             };
-            let phase = traffic.phase.as_deref().unwrap_or("PostRouting");
-            let list = match phase {
-                "PreRouting" => &mut filters.pre_routing,
-                "PostRouting" => &mut filters.post_routing,
+            let phase = match traffic.phase.as_deref().unwrap_or("PostRouting") {
+                "PreRouting" => Phase::PreRouting,
+                "PostRouting" => Phase::PostRouting,
                 other => {
                     return Err(doc.error_at(
                         "spec.traffic.phase",
@@ -746,12 +828,140 @@ impl<'d> Translator<'_, 'd> {
                     ))
                 }
             };
-            let phase_name = if phase == "PreRouting" {
-                "pre_routing"
-            } else {
-                "post_routing"
-            };
-            if let Some(jwt) = &traffic.jwt_authentication {
+            for (i, t) in spec.target_refs.iter().enumerate() {
+                let at = format!("spec.targetRefs[{i}]");
+                let Some(g) = gateway_of(t) else {
+                    let group = t.group.as_deref().unwrap_or(GATEWAY_GROUP);
+                    if group == GATEWAY_GROUP && t.kind == "Gateway" {
+                        // A Gateway of another class: not this gateway's to apply.
+                        continue;
+                    }
+                    return Err(doc.error_at(
+                        &format!("{at}.kind"),
+                        format!(
+                            "a policy on kind {} is not implemented yet (on a Gateway or one of its listeners it is), and a policy is applied whole or not at all",
+                            t.kind
+                        ),
+                    ));
+                };
+                let gateway = &gateways[g];
+                let listener = match &t.section_name {
+                    None => None,
+                    Some(section) => {
+                        let Some(l) = gateway.listeners.iter().position(|l| l.name == *section)
+                        else {
+                            return Err(doc.error_at(
+                                &format!("{at}.sectionName"),
+                                format!(
+                                    "Gateway {} has no listener `{section}`",
+                                    gateway.doc.key()
+                                ),
+                            ));
+                        };
+                        let port = gateway.listeners[l].port;
+                        let sharing: Vec<&str> = gateway
+                            .listeners
+                            .iter()
+                            .filter(|o| o.port == port && o.name != *section && o.problem.is_none())
+                            .map(|o| o.name.as_str())
+                            .collect();
+                        if !sharing.is_empty() {
+                            return Err(doc.error_at(
+                                &format!("{at}.sectionName"),
+                                format!(
+                                    "listener `{section}` shares port {port} with {}; a policy on one of several listeners on a port is not implemented yet (on all of them, through the Gateway, it is)",
+                                    sharing.join(", ")
+                                ),
+                            ));
+                        }
+                        Some(l)
+                    }
+                };
+                attachments.push(Attachment {
+                    policy: p,
+                    gateway: g,
+                    listener,
+                    phase,
+                });
+            }
+        }
+        Ok(attachments)
+    }
+
+    /// The filters the policies attached to Gateway `g` (or one of `members`, by section) put
+    /// on the native listener at `index`.
+    ///
+    /// Of several policies setting one field (`jwtAuthentication`, `transformation`) on a
+    /// listener, one wins, as agentgateway merges them: the one on the listener over the one
+    /// on the Gateway, then the oldest, then the first by namespace/name. In each phase,
+    /// authentication runs before transformations, whatever order the policies came in, so
+    /// a transformation can read the claims.
+    fn policy_filters(
+        &mut self,
+        g: usize,
+        gateway: &ServedGateway<'d>,
+        members: &[usize],
+        index: usize,
+        attachments: &[Attachment],
+    ) -> Result<PhaseFilters, ConfigError> {
+        let here: Vec<&Attachment> = attachments
+            .iter()
+            .filter(|a| a.gateway == g && a.listener.is_none_or(|l| members.contains(&l)))
+            .collect();
+        let policies = self.resources.policies.as_slice();
+        // The winner for a field among the attachments that set it.
+        let winner = |sets: &dyn Fn(&agentgateway::Traffic) -> bool| {
+            let mut claims: Vec<&Attachment> = here
+                .iter()
+                .copied()
+                .filter(|a| policies[a.policy].1.traffic.as_ref().is_some_and(sets))
+                .collect();
+            claims.sort_by_key(|a| {
+                let doc = policies[a.policy].0;
+                let created = doc
+                    .head
+                    .metadata
+                    .creation_timestamp
+                    .as_deref()
+                    .and_then(|t| humantime::parse_rfc3339_weak(t).ok());
+                (a.listener.is_none(), created.is_none(), created, doc.key())
+            });
+            // A policy on the Gateway and on a listener of it claims once, as the listener.
+            let mut seen = Vec::new();
+            claims.retain(|a| {
+                let fresh = !seen.contains(&a.policy);
+                seen.push(a.policy);
+                fresh
+            });
+            claims
+        };
+        let jwt = winner(&|t| t.jwt_authentication.is_some());
+        let transform = winner(&|t| t.transformation.is_some());
+        for (field, claims) in [("jwtAuthentication", &jwt), ("transformation", &transform)] {
+            if let [first, rest @ ..] = claims.as_slice() {
+                for lost in rest {
+                    self.out.report.policies.push(format!(
+                        "{}: traffic.{field} is overridden on Gateway {} port {} by {}",
+                        policies[lost.policy].0.label(),
+                        gateway.doc.key(),
+                        gateway.listeners[members[0]].port,
+                        policies[first.policy].0.label(),
+                    ));
+                }
+            }
+        }
+
+        let mut filters = PhaseFilters::default();
+        for phase in [Phase::PreRouting, Phase::PostRouting] {
+            if let Some(a) = jwt.first().filter(|a| a.phase == phase) {
+                let (doc, spec) = &policies[a.policy];
+                let Some(jwt) = spec
+                    .traffic
+                    .as_ref()
+                    .and_then(|t| t.jwt_authentication.as_ref())
+                else {
+                    continue;
+                };
                 let mut unresolved = None;
                 let config = jwt
                     .to_native(|r| match self.resolve(doc, r) {
@@ -767,36 +977,64 @@ impl<'d> Translator<'_, 'd> {
                             unresolved.clone().unwrap_or(why),
                         )
                     })?;
-                self.out.mounts.push(Mount {
-                    model: format!("listeners[{index}].filters.{phase_name}[{}]", list.len()),
-                    file: doc.file.clone(),
-                    map: doc.map.clone(),
-                    at: "spec.traffic.jwtAuthentication".into(),
-                    label: doc.label().into(),
-                });
+                let list = phase_list(&mut filters, phase);
+                self.out.mounts.push(doc.mount(
+                    format!(
+                        "listeners[{index}].filters.{}[{}].config",
+                        phase.model(),
+                        list.len()
+                    ),
+                    "spec.traffic.jwtAuthentication",
+                ));
                 list.push(FilterEntry {
                     name: "jwt_authn".into(),
                     config,
                 });
+                self.report_policy(doc, "jwtAuthentication", gateway, members, phase);
             }
-            if let Some(t) = &traffic.transformation {
+            if let Some(a) = transform.first().filter(|a| a.phase == phase) {
+                let (doc, spec) = &policies[a.policy];
+                let Some(t) = spec
+                    .traffic
+                    .as_ref()
+                    .and_then(|t| t.transformation.as_ref())
+                else {
+                    continue;
+                };
                 if let Some(request) = &t.request {
-                    let at = format!("listeners[{index}].filters.{phase_name}");
-                    self.transformations(doc, "request", request, list, &at);
+                    let at = format!("listeners[{index}].filters.{}", phase.model());
+                    self.transformations(
+                        doc,
+                        "request",
+                        request,
+                        phase_list(&mut filters, phase),
+                        &at,
+                    );
                 }
                 if let Some(response) = &t.response {
                     let at = format!("listeners[{index}].filters.response");
                     self.transformations(doc, "response", response, &mut filters.response, &at);
                 }
+                self.report_policy(doc, "transformation", gateway, members, phase);
             }
-            self.out.report.policies.push(format!(
-                "{} applies to Gateway {} port {} ({phase})",
-                doc.label(),
-                gateway.doc.key(),
-                gateway.listeners[members[0]].port
-            ));
         }
         Ok(filters)
+    }
+
+    fn report_policy(
+        &mut self,
+        doc: &Document,
+        field: &str,
+        gateway: &ServedGateway<'d>,
+        members: &[usize],
+        phase: Phase,
+    ) {
+        self.out.report.policies.push(format!(
+            "{}: traffic.{field} applies to Gateway {} port {} ({phase:?})",
+            doc.label(),
+            gateway.doc.key(),
+            gateway.listeners[members[0]].port
+        ));
     }
 
     /// A policy's transformation of `section` (`request` or `response`) as native
@@ -815,13 +1053,10 @@ impl<'d> Translator<'_, 'd> {
             inner.insert(op.into(), ops);
             let mut config = serde_yaml::Mapping::new();
             config.insert(section.into(), serde_yaml::Value::Mapping(inner));
-            self.out.mounts.push(Mount {
-                model: format!("{at}[{}].config.{section}.{op}", list.len()),
-                file: doc.file.clone(),
-                map: doc.map.clone(),
-                at: format!("spec.traffic.transformation.{section}.{op}"),
-                label: doc.label().into(),
-            });
+            self.out.mounts.push(doc.mount(
+                format!("{at}[{}].config.{section}.{op}", list.len()),
+                &format!("spec.traffic.transformation.{section}.{op}"),
+            ));
             list.push(FilterEntry {
                 name: "transformation".into(),
                 config: serde_yaml::Value::Mapping(config),
@@ -831,7 +1066,7 @@ impl<'d> Translator<'_, 'd> {
 
     fn report_gateways(&mut self, gateways: &[ServedGateway<'d>]) {
         for gateway in gateways {
-            let listeners = gateway
+            let listeners: Vec<ListenerStatus> = gateway
                 .listeners
                 .iter()
                 .map(|l| ListenerStatus {
@@ -840,24 +1075,117 @@ impl<'d> Translator<'_, 'd> {
                     hostname: l.hostname.clone(),
                     attached_routes: l.attached,
                     conditions: match &l.problem {
-                        Some(problem) => vec![problem.clone()],
+                        Some(problem) => vec![
+                            problem.clone(),
+                            Condition::no("Programmed", "Invalid", "the listener is not served"),
+                        ],
                         None => vec![
                             Condition::yes("Accepted", "Accepted"),
                             Condition::yes("Programmed", "Programmed"),
+                            if l.invalid_kinds.is_empty() {
+                                Condition::yes("ResolvedRefs", "ResolvedRefs")
+                            } else {
+                                Condition::no(
+                                    "ResolvedRefs",
+                                    "InvalidRouteKinds",
+                                    format!(
+                                        "{} not served here (HTTPRoute is)",
+                                        l.invalid_kinds.join(", ")
+                                    ),
+                                )
+                            },
                         ],
                     },
                 })
                 .collect();
+            let valid = gateway
+                .listeners
+                .iter()
+                .filter(|l| l.problem.is_none())
+                .count();
+            let invalid = gateway.listeners.len() - valid;
+            let conditions = if invalid == 0 {
+                vec![
+                    Condition::yes("Accepted", "Accepted"),
+                    Condition::yes("Programmed", "Programmed"),
+                ]
+            } else {
+                let message = format!("{invalid} of {} listeners are not valid", listeners.len());
+                if valid == 0 {
+                    vec![
+                        Condition::no("Accepted", "ListenersNotValid", message),
+                        Condition::no("Programmed", "Invalid", "no listener is served"),
+                    ]
+                } else {
+                    vec![
+                        Condition {
+                            message,
+                            ..Condition::yes("Accepted", "ListenersNotValid")
+                        },
+                        Condition::yes("Programmed", "Programmed"),
+                    ]
+                }
+            };
             self.out.report.gateways.push(GatewayStatus {
                 name: gateway.doc.key(),
                 address: gateway.address,
-                conditions: vec![
-                    Condition::yes("Accepted", "Accepted"),
-                    Condition::yes("Programmed", "Programmed"),
-                ],
+                conditions,
                 listeners,
             });
         }
+    }
+}
+
+/// A policy's place: a served Gateway, or one of its listeners.
+struct Attachment {
+    /// Its index in [`Resources::policies`].
+    policy: usize,
+    gateway: usize,
+    listener: Option<usize>,
+    phase: Phase,
+}
+
+/// The phase a policy's traffic settings run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    PreRouting,
+    PostRouting,
+}
+
+impl Phase {
+    /// The native phase list's name.
+    fn model(self) -> &'static str {
+        match self {
+            Phase::PreRouting => "pre_routing",
+            Phase::PostRouting => "post_routing",
+        }
+    }
+}
+
+/// The native list of `phase` in `filters`.
+fn phase_list(filters: &mut PhaseFilters, phase: Phase) -> &mut Vec<FilterEntry> {
+    match phase {
+        Phase::PreRouting => &mut filters.pre_routing,
+        Phase::PostRouting => &mut filters.post_routing,
+    }
+}
+
+/// A backend a reference resolves to, before it is added.
+struct Target<'d> {
+    /// Its model name: `namespace/name:port` for a Service, `namespace/name` otherwise.
+    name: String,
+    config: BackendConfig,
+    /// The manifest that defines it, if any, for errors in it.
+    document: Option<&'d Document>,
+}
+
+fn object_ref(r: &HttpBackendRef) -> ObjectRef {
+    ObjectRef {
+        group: r.group.clone(),
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        port: r.port,
     }
 }
 
@@ -919,13 +1247,26 @@ fn native_filters(
     let mut native = RouteFiltersConfig::default();
     let mut redirect = None;
     for filter in filters {
-        if let Some(m) = &filter.request_header_modifier {
+        // A modifier or a rewrite that changes nothing is allowed, and has nothing to run.
+        if let Some(m) = filter
+            .request_header_modifier
+            .as_ref()
+            .filter(|m| !m.is_empty())
+        {
             native.request.push(header_modifier("request", m));
         }
-        if let Some(m) = &filter.response_header_modifier {
+        if let Some(m) = filter
+            .response_header_modifier
+            .as_ref()
+            .filter(|m| !m.is_empty())
+        {
             native.response.push(header_modifier("response", m));
         }
-        if let Some(rewrite) = &filter.url_rewrite {
+        let rewrite = filter
+            .url_rewrite
+            .as_ref()
+            .filter(|u| u.hostname.is_some() || u.path.is_some());
+        if let Some(rewrite) = rewrite {
             let mut config = serde_yaml::Mapping::new();
             if let Some(host) = &rewrite.hostname {
                 config.insert("hostname".into(), host.clone().into());
@@ -952,20 +1293,12 @@ fn native_filters(
     (native, redirect)
 }
 
-/// A header modifier as a native transformation of fixed values. The specification allows
-/// one action per header name, the first entry for a name counting: later ones are dropped.
+/// A header modifier as a native transformation of fixed values. A modifier that acts twice
+/// on one header leaves its route unaccepted before it gets here.
 fn header_modifier(section: &str, m: &HeaderModifier) -> FilterEntry {
-    let mut seen: Vec<String> = Vec::new();
-    let mut first = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        let fresh = !seen.contains(&lower);
-        seen.push(lower);
-        fresh
-    };
-    let headers = |list: &[HttpHeader], first: &mut dyn FnMut(&str) -> bool| {
+    let headers = |list: &[HttpHeader]| {
         serde_yaml::Value::Sequence(
             list.iter()
-                .filter(|h| first(&h.name))
                 .map(|h| {
                     let mut entry = serde_yaml::Mapping::new();
                     entry.insert("name".into(), h.name.clone().into());
@@ -976,14 +1309,9 @@ fn header_modifier(section: &str, m: &HeaderModifier) -> FilterEntry {
         )
     };
     let mut ops = serde_yaml::Mapping::new();
-    ops.insert("set".into(), headers(&m.set, &mut first));
-    ops.insert("add".into(), headers(&m.add, &mut first));
-    let remove: Vec<serde_yaml::Value> = m
-        .remove
-        .iter()
-        .filter(|n| first(n))
-        .map(|n| n.clone().into())
-        .collect();
+    ops.insert("set".into(), headers(&m.set));
+    ops.insert("add".into(), headers(&m.add));
+    let remove = m.remove.iter().map(|n| n.clone().into()).collect();
     ops.insert("remove".into(), serde_yaml::Value::Sequence(remove));
     let mut config = serde_yaml::Mapping::new();
     config.insert(section.into(), serde_yaml::Value::Mapping(ops));
@@ -1015,11 +1343,12 @@ fn path_rewrite(m: &PathModifier, prefix: &str) -> Option<PathRewriteConfig> {
 /// The first IP address of the Gateway's `spec.addresses`, else 0.0.0.0.
 fn first_ip(spec: &GatewaySpec, doc: &Document) -> Result<IpAddr, ConfigError> {
     for (i, a) in spec.addresses.iter().enumerate() {
+        let Some(value) = &a.value else { continue };
         if a.kind.as_deref().unwrap_or("IPAddress") == "IPAddress" {
-            return a.value.parse().map_err(|_| {
+            return value.parse().map_err(|_| {
                 doc.error_at(
                     &format!("spec.addresses[{i}].value"),
-                    format!("`{}` is not an IP address", a.value),
+                    format!("`{value}` is not an IP address"),
                 )
             });
         }
@@ -1050,28 +1379,41 @@ fn check_hostname(name: &str) -> Result<(), String> {
     }
 }
 
-fn allowed_routes(allowed: Option<&super::resources::AllowedRoutes>) -> Allowed {
+/// The routes a listener takes, and the kinds it lists that are not served here.
+fn allowed_routes(allowed: Option<&super::resources::AllowedRoutes>) -> (Allowed, Vec<String>) {
     let Some(allowed) = allowed else {
-        return Allowed::Same;
+        return (Allowed::Same, Vec::new());
     };
-    if !allowed.kinds.is_empty()
-        && !allowed.kinds.iter().any(|k| {
-            k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
-        })
-    {
-        return Allowed::None("the listener's allowedRoutes.kinds does not list HTTPRoute".into());
+    let is_http_route = |k: &super::resources::RouteGroupKind| {
+        k.kind == "HTTPRoute" && k.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+    };
+    let invalid: Vec<String> = allowed
+        .kinds
+        .iter()
+        .filter(|k| !is_http_route(k))
+        .map(|k| format!("{}/{}", k.group.as_deref().unwrap_or(GATEWAY_GROUP), k.kind))
+        .collect();
+    if !allowed.kinds.is_empty() && !allowed.kinds.iter().any(is_http_route) {
+        let why = "the listener's allowedRoutes.kinds does not list HTTPRoute";
+        return (Allowed::None(why.into()), invalid);
     }
     let Some(namespaces) = &allowed.namespaces else {
-        return Allowed::Same;
+        return (Allowed::Same, invalid);
     };
-    match namespaces.from.as_deref().unwrap_or("Same") {
+    let allowed = match namespaces.from.as_deref().unwrap_or("Same") {
         "All" => Allowed::All,
         "Same" => Allowed::Same,
-        "Selector" => Allowed::Selector(namespaces.selector.clone().unwrap_or_default()),
+        "Selector" => match &namespaces.selector {
+            Some(selector) => Allowed::Selector(selector.clone()),
+            None => Allowed::None(
+                "allowedRoutes.namespaces.from is Selector, without a selector".into(),
+            ),
+        },
         other => Allowed::None(format!(
             "allowedRoutes.namespaces.from `{other}` is not known"
         )),
-    }
+    };
+    (allowed, invalid)
 }
 
 /// The served Gateway a parentRef names, if any.
@@ -1145,8 +1487,16 @@ fn attach(
             Allowed::All => true,
             Allowed::Same => route.namespace() == gateway_ns,
             Allowed::Selector(selector) => {
-                let empty = BTreeMap::new();
-                selector.matches(namespaces.get(route.namespace()).unwrap_or(&empty))
+                // The API server labels every namespace with its own name.
+                let mut labels = namespaces
+                    .get(route.namespace())
+                    .cloned()
+                    .unwrap_or_default();
+                labels.insert(
+                    "kubernetes.io/metadata.name".to_owned(),
+                    route.namespace().to_owned(),
+                );
+                selector.matches(&labels)
             }
             Allowed::None(why) => {
                 refusals.push(format!("listener {}: {why}", l.name));
@@ -1244,7 +1594,8 @@ fn entry_name(
     listener: &str,
     host: Option<&str>,
 ) -> String {
-    let rule = rule.name.clone().unwrap_or_else(|| format!("rule{r}"));
+    // A rule's name cannot hold brackets, so an unnamed rule's never meets a named one's.
+    let rule = rule.name.clone().unwrap_or_else(|| format!("rules[{r}]"));
     let mut name = format!("{}/{rule}/match{m}/{listener}", doc.key());
     if let Some(host) = host {
         name.push('@');
@@ -1253,7 +1604,7 @@ fn entry_name(
     name
 }
 
-fn split_host_port(target: &str) -> Option<(String, u16)> {
+pub(super) fn split_host_port(target: &str) -> Option<(String, u16)> {
     let (host, port) = target.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (!host.is_empty()).then(|| Some((host.to_owned(), port.parse().ok()?)))?
