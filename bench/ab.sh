@@ -5,6 +5,9 @@
 #
 #   bench/ab.sh BIN_A BIN_B [ROUNDS] [DURATION] [CONNECTIONS]    (defaults: 5, 5s, 64)
 #
+# With A_FRONTEND=gateway-api (or B_FRONTEND), that side runs the same lab from the Gateway
+# API manifests (conf/gateway-api/): give the same binary twice to compare the front-ends.
+#
 # Prints the median requests/s and CPU seconds per 100k requests of each, and B's ratio to A.
 set -euo pipefail
 A=$(realpath "$1")
@@ -16,9 +19,16 @@ SWITCHYARD_BIN=$A
 source "$(dirname "$0")/lib.sh"
 
 start_backends
-start_gateway 1 0 "$A"
+start_side() {
+    if [[ $1 == gateway-api ]]; then
+        start_gateway_api 1 0 "$2"
+    else
+        start_gateway 1 0 "$2"
+    fi
+}
+start_side "${A_FRONTEND:-native}" "$A"
 A_PORT=$GATEWAY_PORT A_PID=$GATEWAY_PID
-start_gateway 1 0 "$B"
+start_side "${B_FRONTEND:-native}" "$B"
 B_PORT=$GATEWAY_PORT B_PID=$GATEWAY_PID
 make_tokens 1
 auth="authorization: Bearer $TOKEN"

@@ -208,6 +208,33 @@ YAML
     wait_port 127.0.0.1 "$GATEWAY_PORT"
 }
 
+# Like start_gateway, on the shipped Gateway API manifests (conf/gateway-api/) instead of the
+# native config: the same lab, through the other front-end. Its ports are rewritten to this
+# run's.
+start_gateway_api() {
+    GATEWAY_PORT=$(port)
+    GATEWAY_ADMIN=127.0.0.1:$(port)
+    local bin=${3:-$BIN} d="$work/gateway-api-$GATEWAY_PORT"
+    mkdir -p "$d/manifests"
+    for f in conf/gateway-api/*.yaml; do
+        sed -e "s/port: 8080$/port: $GATEWAY_PORT/" -e "s/port: 30080$/port: $BACKEND_PORT/" \
+            "$f" >"$d/manifests/$(basename "$f")"
+    done
+    cat >"$d/config.yaml" <<YAML
+server: { threads: $1 }
+admin: { address: $GATEWAY_ADMIN }
+access_log: { enabled: false }
+gateway_api:
+  manifests: [manifests/]
+  gateway_class: enterprise-agentgateway
+  gateway_addresses: { agentgateway-system/agentgateway-proxy: 127.0.0.1 }
+YAML
+    RUST_LOG=warn taskset -c "$2" "$bin" run --config "$d/config.yaml" >"$d/gateway.log" 2>&1 &
+    GATEWAY_PID=$!
+    pids+=("$GATEWAY_PID")
+    wait_port 127.0.0.1 "$GATEWAY_PORT"
+}
+
 # Tokens for the lab: one valid (claim version=v2), one forged (a valid token's signature on
 # another payload), and a file of $1 distinct valid ones for the fresh-token rows.
 make_tokens() {
