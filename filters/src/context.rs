@@ -134,9 +134,35 @@ impl PartialEq for VerifiedJwt {
 pub struct RequestState {
     route: Option<RouteTarget>,
     jwt: Option<Arc<VerifiedJwt>>,
+    client_certificate: Option<Arc<ClientCertificate>>,
+}
+
+/// A certificate the client presented and the listener verified (mutual TLS): what CEL sees
+/// as `source.certificate` and the access log records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The subject's distinguished name (`CN=orders,O=Acme`).
+    pub subject: String,
+    /// The DNS names of its subjectAltName, lower case.
+    pub dns_names: Vec<String>,
+    /// SHA-256 of the certificate's DER, in lower-case hex.
+    pub fingerprint: String,
 }
 
 impl RequestState {
+    /// The state of a request on a connection whose client presented `certificate`.
+    pub fn with_client_certificate(certificate: Option<Arc<ClientCertificate>>) -> Self {
+        RequestState {
+            client_certificate: certificate,
+            ..RequestState::default()
+        }
+    }
+
+    /// The client's verified certificate, on a mutual-TLS listener.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.client_certificate.as_deref()
+    }
+
     /// The route chosen by the router; `None` before routing or when no route matched.
     pub fn route(&self) -> Option<&RouteTarget> {
         self.route.as_ref()
@@ -214,6 +240,11 @@ impl<'a> RequestContext<'a> {
         self.client_ip
     }
 
+    /// The client's verified certificate, on a mutual-TLS listener.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.state.client_certificate()
+    }
+
     /// The route chosen so far: `None` in `pre_routing`; `Some` in `post_routing`, unless the
     /// route answers the request itself ([`has_route_answer`](Self::has_route_answer)).
     pub fn route(&self) -> Option<&RouteTarget> {
@@ -286,6 +317,11 @@ impl<'a> ResponseContext<'a> {
 
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
+    }
+
+    /// The client's verified certificate, on a mutual-TLS listener.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.state.client_certificate()
     }
 
     /// The verified token of the request, if any.

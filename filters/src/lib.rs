@@ -44,8 +44,8 @@ pub mod validate;
 pub use background::Background;
 pub use chain::{ChainObserver, FilterChain};
 pub use context::{
-    BackendRef, RequestContext, RequestState, ResponseContext, RouteFilters, RouteTarget,
-    VerifiedJwt,
+    BackendRef, ClientCertificate, RequestContext, RequestState, ResponseContext, RouteFilters,
+    RouteTarget, VerifiedJwt,
 };
 pub use filter::{Filter, Flow, MetricKind, MetricSample, Phase};
 pub use http_client::{FetchError, FetchErrorKind, HttpClient, HttpResponse};

@@ -9,7 +9,7 @@ use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, Env, Program, Value};
 
-use crate::{FilterConfigError, RequestHeader, VerifiedJwt};
+use crate::{ClientCertificate, FilterConfigError, RequestHeader, VerifiedJwt};
 
 /// Longer expressions are refused at load: header values are short, and the parser's work
 /// grows with the text.
@@ -117,6 +117,7 @@ impl Variables {
         jwt: Option<Arc<VerifiedJwt>>,
         request: &RequestHeader,
         client_ip: Option<IpAddr>,
+        certificate: Option<&ClientCertificate>,
     ) -> Self {
         let as_val = |value: Value| Box::<dyn Val>::try_from(value).ok();
         Variables {
@@ -131,6 +132,9 @@ impl Variables {
                     let mut source: HashMap<String, Value> = HashMap::new();
                     if let Some(ip) = client_ip {
                         source.insert("address".into(), Value::from(ip.to_string()));
+                    }
+                    if let Some(cert) = certificate {
+                        source.insert("certificate".into(), certificate_value(cert));
                     }
                     Value::from(source)
                 })
@@ -149,6 +153,20 @@ impl VariableResolver for Variables {
         };
         Some(CowVal::Borrowed(val))
     }
+}
+
+/// `source.certificate`: `subject`, `dnsNames` (a list) and `fingerprint` (SHA-256, hex).
+fn certificate_value(cert: &ClientCertificate) -> Value {
+    let mut map: HashMap<String, Value> = HashMap::new();
+    map.insert("subject".into(), Value::from(cert.subject.clone()));
+    map.insert(
+        "dnsNames".into(),
+        Value::List(Arc::new(
+            cert.dns_names.iter().cloned().map(Value::from).collect(),
+        )),
+    );
+    map.insert("fingerprint".into(), Value::from(cert.fingerprint.clone()));
+    Value::from(map)
 }
 
 /// `request`: `method`, `path`, `host`, `headers` (lower-case names; repeated headers joined

@@ -281,6 +281,7 @@ impl Filter for TransformationFilter {
             ctx.jwt_shared(),
             ctx.request(),
             ctx.client_ip(),
+            ctx.client_certificate(),
         );
         let mut notes = ctx.is_traced().then(Vec::new);
         self.ops.apply(ctx.request_mut(), &vars, notes.as_mut());
@@ -296,6 +297,7 @@ impl Filter for TransformationFilter {
             ctx.jwt_shared(),
             ctx.request(),
             ctx.client_ip(),
+            ctx.client_certificate(),
         );
         self.ops.apply(ctx.response_mut(), &vars, None);
     }

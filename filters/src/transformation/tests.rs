@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::*;
-use crate::{RequestHeader, RequestState, ResponseHeader, VerifiedJwt};
+use crate::{ClientCertificate, RequestHeader, RequestState, ResponseHeader, VerifiedJwt};
 
 fn section(yaml: &str) -> Transformation {
     let ops: HeaderOps = serde_yaml::from_str(yaml).expect("yaml");
@@ -37,6 +37,11 @@ fn set_result(expr: &str, claims: Option<serde_json::Value>) -> (Option<String>,
         jwt.map(Arc::new),
         &req,
         Some(IpAddr::from([192, 0, 2, 7])),
+        Some(&ClientCertificate {
+            subject: "CN=orders,O=Acme".to_owned(),
+            dns_names: vec!["orders.internal".to_owned(), "orders.acme.test".to_owned()],
+            fingerprint: "ab12".to_owned(),
+        }),
     );
     t.apply(&mut req, &vars, None);
     let value = req
@@ -67,6 +72,13 @@ fn strings_and_scalars_become_header_values() {
         ("'fixed'", "fixed"),
         ("jwt.version + '-' + request.method", "v2-GET"),
         ("source.address", "192.0.2.7"),
+        ("source.certificate.subject", "CN=orders,O=Acme"),
+        ("source.certificate.dnsNames[1]", "orders.acme.test"),
+        (
+            "'orders.internal' in source.certificate.dnsNames ? 'in' : 'out'",
+            "in",
+        ),
+        ("source.certificate.fingerprint", "ab12"),
         ("request.query.q", "1"),
         ("has(jwt.version) ? jwt.version : 'latest'", "v2"),
     ] {
@@ -136,7 +148,7 @@ add: [{ name: x-list, value: "'added'" }, { name: x-bad, value: "jwt.nope" }]
     ] {
         req.insert_header(n, v).expect("header");
     }
-    let vars = Variables::bind(t.uses(), None, &req, None);
+    let vars = Variables::bind(t.uses(), None, &req, None, None);
     let mut notes = Vec::new();
     t.apply(&mut req, &vars, Some(&mut notes));
     assert!(req.headers.get("x-debug").is_none());
@@ -294,7 +306,7 @@ add: [{ name: x-add, text: "header-add" }]
     let mut req = RequestHeader::build("GET", b"/", None).expect("request");
     req.insert_header("x-set", "old").expect("header");
     req.insert_header("x-add", "original").expect("header");
-    let vars = Variables::bind(t.uses(), None, &req, None);
+    let vars = Variables::bind(t.uses(), None, &req, None, None);
     t.apply(&mut req, &vars, None);
     assert_eq!(
         req.headers.get("x-set").map(|v| v.as_bytes()),
