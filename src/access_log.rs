@@ -34,6 +34,12 @@ pub struct Entry<'a> {
     pub total_time: Duration,
     /// The request headers to record.
     pub headers: &'a [HeaderName],
+    /// `HTTP/1.1` or `HTTP/2`.
+    pub protocol: &'a str,
+    /// The TLS version of the connection (`TLSv1_3`); `None` on plaintext.
+    pub tls_version: Option<&'a str>,
+    /// The subject of the client's verified certificate (mutual TLS).
+    pub client_subject: Option<&'a str>,
 }
 
 impl Entry<'_> {
@@ -57,6 +63,9 @@ impl Entry<'_> {
             "method": req.method.as_str(),
             // Without the query string, which may carry a token.
             "path": req.uri.path(),
+            "protocol": self.protocol,
+            "tls": self.tls_version,
+            "client_subject": self.client_subject,
             "status": self.status,
             "listener": self.listener,
             "route": self.route,

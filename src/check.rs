@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use switchyard_filters::{Filter, Phase};
 
+use crate::config::TlsVersion;
 use crate::pipeline::Pipeline;
+use crate::tls::TlsTerminator;
 
 /// One phase: its filters' names, then what each says it does.
 fn write_phase(out: &mut String, phase: Phase, filters: &[Arc<dyn Filter>]) {
@@ -18,6 +20,33 @@ fn write_phase(out: &mut String, phase: Phase, filters: &[Arc<dyn Filter>]) {
     let _ = writeln!(out, "  {phase}: {names}");
     for line in filters.iter().flat_map(|f| f.describe()) {
         let _ = writeln!(out, "    {line}");
+    }
+}
+
+/// A TLS listener's certificates and what it asks of clients.
+fn write_tls(out: &mut String, tls: &TlsTerminator) {
+    let version = match tls.min_version {
+        TlsVersion::Tls12 => "1.2",
+        TlsVersion::Tls13 => "1.3",
+    };
+    let clients = if tls.mutual {
+        ", client certificate required"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "  tls: TLS {version} and up{clients}");
+    for cert in &tls.certificates {
+        let _ = writeln!(
+            out,
+            "    certificate {} for {}, expires {}",
+            cert.subject,
+            if cert.dns_names.is_empty() {
+                "no DNS names".to_owned()
+            } else {
+                cert.dns_names.join(", ")
+            },
+            humantime::format_rfc3339_seconds(cert.not_after),
+        );
     }
 }
 
@@ -67,7 +96,19 @@ pub fn summary(pipeline: &Pipeline) -> String {
     }
     for l in &pipeline.listeners {
         let chain = &l.chain;
-        let _ = writeln!(out, "listener {} on {}:", l.name, l.address);
+        let _ = writeln!(
+            out,
+            "listener {} on {}://{}:",
+            l.name,
+            l.scheme(),
+            l.address
+        );
+        if let Some(tls) = &l.tls {
+            write_tls(&mut out, tls);
+        }
+        if l.h2c {
+            let _ = writeln!(out, "  h2c: HTTP/2 with prior knowledge too");
+        }
         write_phase(&mut out, Phase::PreRouting, chain.pre_routing());
         let _ = writeln!(out, "  routes (first match wins):");
         for (i, line) in chain.router().describe().iter().enumerate() {
@@ -78,6 +119,9 @@ pub fn summary(pipeline: &Pipeline) -> String {
     }
     if let Some(report) = &pipeline.gateway_api {
         let _ = write!(out, "{report}");
+    }
+    for warning in &pipeline.warnings {
+        let _ = writeln!(out, "warning: {warning}");
     }
     out
 }

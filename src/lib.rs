@@ -24,3 +24,4 @@ pub mod pipeline;
 pub mod proxy;
 pub mod reload;
 pub mod server;
+pub mod tls;

@@ -166,6 +166,9 @@ fn execute(command: Command) -> Result<(), Failure> {
             let background = switchyard::background_thread::start()
                 .map_err(|e| Failure::run(format!("cannot start the background thread: {e}")))?;
             let pipeline = compile(&config, Some(&background))?;
+            for warning in &pipeline.warnings {
+                log::warn!("{warning}");
+            }
             switchyard::server::run(pipeline, threads.map(usize::from), background)
                 .map_err(Failure::run)
         }

@@ -33,6 +33,7 @@ pub struct Metrics {
     pub in_flight: IntGaugeVec,
     pub connections: IntGaugeVec,
     pub connections_rejected: IntCounterVec,
+    pub tls_handshake_failures: IntCounterVec,
     pub access_log_dropped: IntCounter,
     pub config_reloads: IntCounterVec,
     pub config_last_success: Gauge,
@@ -46,9 +47,9 @@ impl Metrics {
         let requests = IntCounterVec::new(
             Opts::new(
                 "requests_total",
-                "Requests answered, by listener, route, backend and status.",
+                "Requests answered, by listener, route, backend, status and protocol (HTTP/1.1, HTTP/2).",
             ),
-            &["listener", "route", "backend", "status"],
+            &["listener", "route", "backend", "status", "protocol"],
         )?;
         let duration = HistogramVec::new(
             HistogramOpts::new(
@@ -90,6 +91,13 @@ impl Metrics {
             ),
             &["listener", "reason"],
         )?;
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "tls_handshake_failures_total",
+                "TLS handshakes that failed, by listener and reason (timeout, no_certificate, client_certificate, incompatible, closed, error).",
+            ),
+            &["listener", "reason"],
+        )?;
         let access_log_dropped = IntCounter::new(
             "access_log_dropped_total",
             "Access log lines dropped because the writer could not keep up.",
@@ -115,6 +123,7 @@ impl Metrics {
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(connections_rejected.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
+        registry.register(Box::new(tls_handshake_failures.clone()))?;
         Ok(Metrics {
             registry,
             requests,
@@ -124,6 +133,7 @@ impl Metrics {
             in_flight,
             connections,
             connections_rejected,
+            tls_handshake_failures,
             access_log_dropped,
             config_reloads,
             config_last_success,

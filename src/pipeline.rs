@@ -20,6 +20,7 @@ use crate::config::{
     join_path, validate, AdminSettings, Config, ConfigError, FilterEntry, ListenerConfig,
     ListenerLimits, LoadedConfig, ServerSettings,
 };
+use crate::tls::TlsTerminator;
 
 /// Everything a request needs, compiled and immutable. Shared behind an atomic pointer so a
 /// reload can replace it whole while requests in flight keep the one they started with.
@@ -35,8 +36,12 @@ pub struct Pipeline {
     pub listeners: Vec<Listener>,
     /// What the Gateway API front-end made of the manifests, when the config has them.
     pub gateway_api: Option<crate::gateway_api::Report>,
-    /// The files and folders the config was read from: what a reload watches.
+    /// The files and folders the config was read from, certificate files included: what a
+    /// reload watches.
     pub sources: Vec<PathBuf>,
+    /// What is wrong but still serves (a certificate about to expire): `check` prints these,
+    /// `run` logs them.
+    pub warnings: Vec<ConfigError>,
 }
 
 /// One listening address and the chain its requests run through.
@@ -45,6 +50,21 @@ pub struct Listener {
     pub address: SocketAddr,
     pub chain: FilterChain,
     pub limits: ListenerLimits,
+    /// Present on a TLS listener.
+    pub tls: Option<TlsTerminator>,
+    /// Plaintext HTTP/2 with prior knowledge accepted beside HTTP/1.1.
+    pub h2c: bool,
+}
+
+impl Listener {
+    /// `https` or `http`, for `check` and the logs.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 impl Pipeline {
@@ -74,19 +94,24 @@ impl Pipeline {
             build_ctx = build_ctx.with_background(background);
         }
 
+        let mut warnings = Vec::new();
         let listeners = config
             .listeners
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                build_listener(l, &format!("listeners[{i}]"), loaded, registry, &build_ctx)
+                let at = format!("listeners[{i}]");
+                build_listener(l, &at, loaded, registry, &build_ctx, &mut warnings)
             })
             .collect::<Result<Vec<_>, _>>()?;
 
+        let mut sources: Vec<PathBuf> = loaded.origin.sources().map(PathBuf::from).collect();
+        sources.extend(certificate_files(config, loaded.origin.base_dir()));
         Ok(Pipeline {
             source: loaded.origin.file().to_owned(),
             gateway_api: loaded.gateway_api.clone(),
-            sources: loaded.origin.sources().map(PathBuf::from).collect(),
+            sources,
+            warnings,
             config: config.clone(),
             logged_headers: logged_headers(&config.access_log.headers),
             settings: config.server.clone(),
@@ -125,7 +150,13 @@ fn build_listener(
     loaded: &LoadedConfig,
     registry: &Registry,
     ctx: &BuildContext<'_>,
+    warnings: &mut Vec<ConfigError>,
 ) -> Result<Listener, ConfigError> {
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|tls| TlsTerminator::build(tls, &format!("{at}.tls"), loaded, warnings))
+        .transpose()?;
     let phases = &config.filters;
     let phase = |phase, entries| build_phase(loaded, registry, ctx, phase, entries, at);
     let pre_routing = phase(Phase::PreRouting, &phases.pre_routing)?;
@@ -138,7 +169,27 @@ fn build_listener(
         address: config.address,
         limits: config.limits.clone(),
         chain: FilterChain::new(pre_routing, router, post_routing, response),
+        tls,
+        h2c: config.h2c,
     })
+}
+
+/// The certificate, key and CA files of the TLS listeners: a change to one reloads the config.
+fn certificate_files<'c>(
+    config: &'c Config,
+    base: &'c std::path::Path,
+) -> impl Iterator<Item = PathBuf> + 'c {
+    config
+        .listeners
+        .iter()
+        .filter_map(|l| l.tls.as_ref())
+        .flat_map(|tls| {
+            tls.certificates
+                .iter()
+                .flat_map(|c| [&c.cert, &c.key])
+                .chain(tls.client_ca.as_ref())
+        })
+        .map(move |path| base.join(path))
 }
 
 /// The filters of one phase, each built by its factory from its own config.

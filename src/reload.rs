@@ -5,8 +5,11 @@
 //! new one. A config that fails is logged and counted, and the last good one keeps serving.
 //!
 //! Listeners and the admin address are bound when the server starts, so a reload may change
-//! everything but them (and the worker threads): such a config is rejected with a message
-//! saying a restart is needed.
+//! everything but them, a listener's `h2c` and its HTTP/2 settings, and the worker threads:
+//! a config that changes addresses or `h2c` is rejected with a message saying a restart is
+//! needed; the others are logged as waiting for one. A TLS listener's certificates, versions,
+//! ALPN and client CA do change on reload (for new handshakes), and a change to a certificate
+//! file triggers one.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -70,10 +73,33 @@ fn incompatible(old: &Pipeline, new: &Pipeline) -> Option<String> {
     if addresses(old) != addresses(new) {
         return Some("listeners (names and addresses) cannot change without a restart".into());
     }
+    if let Some(l) = old
+        .listeners
+        .iter()
+        .zip(&new.listeners)
+        .find(|(a, b)| a.h2c != b.h2c)
+        .map(|(a, _)| a)
+    {
+        return Some(format!(
+            "listener `{}`: h2c cannot change without a restart",
+            l.name
+        ));
+    }
     if old.admin.address != new.admin.address {
         return Some("the admin address cannot change without a restart".into());
     }
     None
+}
+
+/// Whether a listener's HTTP/2 settings, which pingora fixes when the listener starts,
+/// differ between `old` and `new`.
+fn http2_settings_changed(old: &Pipeline, new: &Pipeline) -> bool {
+    old.listeners.iter().zip(&new.listeners).any(|(a, b)| {
+        let (a, b) = (&a.limits, &b.limits);
+        a.max_concurrent_streams != b.max_concurrent_streams
+            || a.max_request_header_bytes != b.max_request_header_bytes
+            || a.idle_timeout != b.idle_timeout
+    })
 }
 
 struct Reloader {
@@ -102,6 +128,15 @@ impl Reloader {
             Ok(new) => {
                 if new.settings.threads != self.shared.load().settings.threads {
                     log::warn!("server.threads changes only on restart");
+                }
+                if http2_settings_changed(&self.shared.load(), &new) {
+                    log::warn!(
+                        "HTTP/2 settings (max_concurrent_streams, max_request_header_bytes and \
+                         idle_timeout for HTTP/2 connections) change only on restart"
+                    );
+                }
+                for warning in &new.warnings {
+                    log::warn!("{warning}");
                 }
                 self.sources = new.sources.clone();
                 self.last_seen = fingerprint(&self.sources);

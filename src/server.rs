@@ -4,6 +4,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use pingora::apps::HttpServerOptions;
+use pingora::protocols::http::v2::server::{default_h2_options, H2Options};
 use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
@@ -13,6 +15,7 @@ use switchyard_filters::Background;
 
 use crate::access_log::AccessLog;
 use crate::admin::Admin;
+use crate::config::ListenerLimits;
 use crate::drain::{self, InFlightRequests};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -57,6 +60,36 @@ fn check_addresses_free(pipeline: &Pipeline) -> Result<(), StartError> {
     Ok(())
 }
 
+/// What starting a listener's service needs of its config. The HTTP/2 settings are fixed
+/// when it starts (pingora reads them from the proxy); everything else a listener does is
+/// read from the pipeline per connection.
+struct ListenerStart {
+    name: String,
+    address: SocketAddr,
+    scheme: &'static str,
+    h2c: bool,
+    limits: ListenerLimits,
+}
+
+fn http_options(start: &ListenerStart) -> HttpServerOptions {
+    let mut options = HttpServerOptions::default();
+    options.h2c = start.h2c;
+    // An HTTP/2 connection with no stream open for this long is closed, as an idle
+    // HTTP/1.1 keep-alive connection is.
+    options.h2_idle_timeout = Some(start.limits.idle_timeout);
+    options
+}
+
+/// HTTP/2 bounds: the listener's, on pingora's bounded defaults; the h2 crate's own guards
+/// (reset-stream and CONTINUATION limits) stay on.
+fn h2_options(limits: &ListenerLimits) -> H2Options {
+    let mut options = default_h2_options();
+    options.max_concurrent_streams(limits.max_concurrent_streams);
+    options
+        .max_header_list_size(u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX));
+    options
+}
+
 /// Runs the gateway until it is told to stop (SIGTERM: graceful, SIGINT: fast). `threads`
 /// overrides `server.threads` from the config.
 /// `background` is the one the pipeline was compiled with; reloads compile with it too.
@@ -85,10 +118,16 @@ pub fn run(
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let listeners: Vec<(String, SocketAddr)> = pipeline
+    let listeners: Vec<ListenerStart> = pipeline
         .listeners
         .iter()
-        .map(|l| (l.name.to_string(), l.address))
+        .map(|l| ListenerStart {
+            name: l.name.to_string(),
+            address: l.address,
+            scheme: l.scheme(),
+            h2c: l.h2c,
+            limits: l.limits.clone(),
+        })
         .collect();
     let metrics = Arc::new(Metrics::new()?);
     let access_log = if pipeline.config.access_log.enabled {
@@ -117,8 +156,9 @@ pub fn run(
     server.add_service(admin);
     log::info!("admin on http://{admin_address} (/metrics, /healthz, /readyz, /config)");
 
-    for (index, (name, address)) in listeners.iter().enumerate() {
-        let proxy = http_proxy(
+    for (index, start) in listeners.iter().enumerate() {
+        let (name, address) = (&start.name, start.address);
+        let mut proxy = http_proxy(
             &server.configuration,
             Gateway::new(
                 shared.clone(),
@@ -128,6 +168,8 @@ pub fn run(
                 access_log.clone(),
             ),
         );
+        proxy.server_options = Some(http_options(start));
+        proxy.h2_options = Some(h2_options(&start.limits));
         let mut service = Service::new(
             format!("listener {name}"),
             ListenerGuard::new(proxy, shared.clone(), index, &metrics),
@@ -135,7 +177,10 @@ pub fn run(
         service.threads = Some(threads);
         service.add_tcp(&address.to_string());
         server.add_service(service);
-        log::info!("listener `{name}` on http://{address} with {threads} worker threads");
+        log::info!(
+            "listener `{name}` on {}://{address} with {threads} worker threads",
+            start.scheme
+        );
     }
     server.run_forever()
 }

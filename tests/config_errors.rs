@@ -157,7 +157,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("address: 127.0.0.1:18080", "adress: 127.0.0.1:18080"),
-        "FILE:10:5: listeners[0].adress: unknown field `adress`, expected one of `name`, `address`, `filters`, `limits`, `routes`",
+        "FILE:10:5: listeners[0].adress: unknown field `adress`, expected one of `name`, `address`, `filters`, `limits`, `routes`, `tls`, `h2c`",
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
@@ -304,7 +304,7 @@ fn shipped_config_summary() {
             "conf/gateway.yaml: ok",
             "app-latest = 127.0.0.2:30080",
             "app-v2 = 127.0.0.3:30080",
-            "listener public on 127.0.0.1:8080:",
+            "listener public on http://127.0.0.1:8080:",
             "1. override-v2: header x-version-override = \"v2\" -> app-v2",
             "2. override-latest: header x-version-override = \"latest\" -> app-latest",
             "3. tenant-v2: header x-tenant-version = \"v2\" -> app-v2",

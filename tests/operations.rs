@@ -117,23 +117,23 @@ fn metrics_count_what_happened() {
     send_mix(&gw);
     let expect = [
         (
-            r#"switchyard_requests_total{backend="app",listener="public",route="tenant-v2",status="200"}"#,
+            r#"switchyard_requests_total{backend="app",listener="public",protocol="HTTP/1.1",route="tenant-v2",status="200"}"#,
             3.0,
         ),
         (
-            r#"switchyard_requests_total{backend="app",listener="public",route="api",status="200"}"#,
+            r#"switchyard_requests_total{backend="app",listener="public",protocol="HTTP/1.1",route="api",status="200"}"#,
             3.0,
         ),
         (
-            r#"switchyard_requests_total{backend="-",listener="public",route="-",status="404"}"#,
+            r#"switchyard_requests_total{backend="-",listener="public",protocol="HTTP/1.1",route="-",status="404"}"#,
             1.0,
         ),
         (
-            r#"switchyard_requests_total{backend="-",listener="public",route="-",status="401"}"#,
+            r#"switchyard_requests_total{backend="-",listener="public",protocol="HTTP/1.1",route="-",status="401"}"#,
             1.0,
         ),
         (
-            r#"switchyard_requests_total{backend="dead",listener="public",route="to-dead",status="502"}"#,
+            r#"switchyard_requests_total{backend="dead",listener="public",protocol="HTTP/1.1",route="to-dead",status="502"}"#,
             2.0,
         ),
         (

@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 pub use error::ConfigError;
 pub use model::{
-    AccessLogSettings, AdminSettings, BackendConfig, BackendTls, Config, FilterEntry,
-    GatewayApiSettings, HealthCheckConfig, HostConfig, ListenerConfig, ListenerLimits,
-    OutlierDetectionConfig, PhaseFilters, ServerSettings, StaticEndpoint,
+    AccessLogSettings, AdminSettings, AlpnProtocol, BackendConfig, BackendTls, CertificateConfig,
+    Config, FilterEntry, GatewayApiSettings, HealthCheckConfig, HostConfig, ListenerConfig,
+    ListenerLimits, ListenerTls, OutlierDetectionConfig, PhaseFilters, ServerSettings,
+    StaticEndpoint, TlsVersion,
 };
 use source_map::join;
 pub use source_map::{join as join_path, Location, SourceMap};

@@ -372,6 +372,76 @@ pub struct ListenerConfig {
     /// The router's config: an ordered list of routes, first match wins (see
     /// `switchyard_filters::router`).
     pub routes: Vec<RouteConfig>,
+    /// Terminate TLS on this listener. Absent: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+    /// Plaintext listeners only: also accept HTTP/2 with prior knowledge (h2c). On TLS
+    /// listeners HTTP/2 is chosen by ALPN (`tls.alpn`).
+    #[serde(default)]
+    pub h2c: bool,
+}
+
+/// TLS termination: the certificates, chosen by SNI, and what a client must support.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// At most one entry without `hostnames`: the default, for clients that send no SNI or a
+    /// name no other entry has.
+    pub certificates: Vec<CertificateConfig>,
+    #[serde(default)]
+    pub min_version: TlsVersion,
+    /// Protocols offered by ALPN, in order of preference.
+    #[serde(default = "default_alpn")]
+    pub alpn: Vec<AlpnProtocol>,
+    /// PEM file of the CAs that sign client certificates: with it, a client must present
+    /// one (mutual TLS). Relative paths start at the config file's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A certificate chain and its key, in PEM files relative to the config file's folder.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// The SNI names this certificate is chosen for (`api.example.com`, `*.example.com`).
+    /// Absent: the listener's default certificate.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+}
+
+/// The oldest TLS version a client may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum TlsVersion {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// A protocol a TLS listener offers by ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AlpnProtocol {
+    #[serde(rename = "h2")]
+    H2,
+    #[serde(rename = "http/1.1")]
+    Http11,
+}
+
+impl AlpnProtocol {
+    /// The protocol's ALPN identifier on the wire.
+    pub fn wire(self) -> &'static [u8] {
+        match self {
+            AlpnProtocol::H2 => b"h2",
+            AlpnProtocol::Http11 => b"http/1.1",
+        }
+    }
+}
+
+fn default_alpn() -> Vec<AlpnProtocol> {
+    vec![AlpnProtocol::H2, AlpnProtocol::Http11]
 }
 
 /// Bounds on what a client may send or hold, each with the answer it gets past them. The
@@ -397,9 +467,16 @@ pub struct ListenerLimits {
     #[serde(default = "default_client_idle_timeout", with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Open client connections on this listener; a connection past it gets 503 and is
-    /// closed at once.
+    /// closed at once (a TLS connection is closed without an answer). A connection counts
+    /// from its TLS handshake on.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Time a TLS client has to complete its handshake; past it the connection is closed.
+    #[serde(default = "default_tls_handshake_timeout", with = "humantime_serde")]
+    pub tls_handshake_timeout: Duration,
+    /// HTTP/2 streams one connection may have open at once (the SETTINGS it is told).
+    #[serde(default = "default_max_concurrent_streams")]
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for ListenerLimits {
@@ -411,6 +488,8 @@ impl Default for ListenerLimits {
             header_read_timeout: default_header_read_timeout(),
             idle_timeout: default_client_idle_timeout(),
             max_connections: default_max_connections(),
+            tls_handshake_timeout: default_tls_handshake_timeout(),
+            max_concurrent_streams: default_max_concurrent_streams(),
         }
     }
 }
@@ -437,6 +516,15 @@ fn default_client_idle_timeout() -> Duration {
 
 fn default_max_connections() -> usize {
     10_000
+}
+
+fn default_tls_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Envoy's and pingora's default, and what RFC 9113 recommends as the least.
+fn default_max_concurrent_streams() -> u32 {
+    100
 }
 
 /// The filters of each phase, run in list order.

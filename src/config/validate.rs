@@ -7,18 +7,18 @@
 //! Each check reports the field it is about, so the error points at its file, line and
 //! column whichever front-end wrote the model.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use http::HeaderName;
 use switchyard_filters::headers::CREDENTIAL_HEADERS;
-use switchyard_filters::router::{DirectResponseConfig, RouteConfig, RouteFiltersConfig};
+use switchyard_filters::router::{DirectResponseConfig, Hostname, RouteConfig, RouteFiltersConfig};
 use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
 use super::{
     BackendConfig, ConfigError, FilterEntry, HealthCheckConfig, ListenerConfig, ListenerLimits,
-    LoadedConfig,
+    ListenerTls, LoadedConfig,
 };
 use crate::backend::{MAX_HOSTS, MAX_WEIGHT};
 
@@ -235,6 +235,15 @@ fn check_listener(
     registry: &Registry,
 ) -> Result<(), ConfigError> {
     check_limits(&listener.limits, &format!("{at}.limits"), loaded)?;
+    if let Some(tls) = &listener.tls {
+        check_tls(tls, &format!("{at}.tls"), loaded)?;
+        if listener.h2c {
+            return Err(loaded.error_at(
+                format!("{at}.h2c"),
+                "h2c is for plaintext listeners; on TLS, HTTP/2 is offered by `tls.alpn`",
+            ));
+        }
+    }
     let phases = &listener.filters;
     for (phase, entries) in [
         (Phase::PreRouting, &phases.pre_routing),
@@ -435,6 +444,56 @@ fn check_placement(
     Ok(())
 }
 
+/// Certificates a client can be given unambiguously: each SNI name listed once, one default
+/// at most; a list of protocols to offer. Reading the files is left to building.
+fn check_tls(tls: &ListenerTls, at: &str, loaded: &LoadedConfig) -> Result<(), ConfigError> {
+    if tls.certificates.is_empty() {
+        return Err(loaded.error_at(
+            format!("{at}.certificates"),
+            "at least one certificate is needed",
+        ));
+    }
+    let mut default = None;
+    let mut seen: HashMap<Hostname, usize> = HashMap::new();
+    for (i, cert) in tls.certificates.iter().enumerate() {
+        let entry = format!("{at}.certificates[{i}]");
+        if cert.hostnames.is_empty() {
+            if let Some(first) = default.replace(i) {
+                return Err(loaded.error_at(
+                    format!("{entry}.hostnames"),
+                    format!(
+                        "certificates[{first}] is already the default (no hostnames); give this \
+                         one its hostnames"
+                    ),
+                ));
+            }
+        }
+        for (j, name) in cert.hostnames.iter().enumerate() {
+            let field = format!("{entry}.hostnames[{j}]");
+            let hostname =
+                Hostname::parse(name, &field).map_err(|e| loaded.error_at(&field, e.message))?;
+            if let Some(other) = seen.insert(hostname, i) {
+                return Err(loaded.error_at(
+                    &field,
+                    format!(
+                        "overlapping hostnames: `{name}` is listed by certificates[{other}] too"
+                    ),
+                ));
+            }
+        }
+    }
+    if tls.alpn.is_empty() {
+        return Err(loaded.error_at(
+            format!("{at}.alpn"),
+            "offer at least one protocol (`http/1.1`)",
+        ));
+    }
+    if let Some(i) = (1..tls.alpn.len()).find(|&i| tls.alpn[..i].contains(&tls.alpn[i])) {
+        return Err(loaded.error_at(format!("{at}.alpn[{i}]"), "listed twice"));
+    }
+    Ok(())
+}
+
 /// Limits of zero would refuse every request or close every connection at once.
 fn check_limits(
     limits: &ListenerLimits,
@@ -450,6 +509,11 @@ fn check_limits(
         ("max_connections", limits.max_connections == 0),
         ("header_read_timeout", limits.header_read_timeout.is_zero()),
         ("idle_timeout", limits.idle_timeout.is_zero()),
+        (
+            "tls_handshake_timeout",
+            limits.tls_handshake_timeout.is_zero(),
+        ),
+        ("max_concurrent_streams", limits.max_concurrent_streams == 0),
     ];
     match zero.iter().find(|(_, zero)| *zero) {
         Some((field, _)) => {

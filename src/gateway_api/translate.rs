@@ -763,6 +763,9 @@ impl<'d> Translator<'_, 'd> {
                     filters,
                     limits: ListenerLimits::default(),
                     routes,
+                    // HTTPS listeners are refused as unsupported before this point.
+                    tls: None,
+                    h2c: false,
                 });
             }
         }

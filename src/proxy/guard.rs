@@ -1,18 +1,25 @@
-//! Connection-level limits, in front of pingora's HTTP handling of a listener.
+//! Connection-level limits and TLS, in front of pingora's HTTP handling of a listener.
 //!
 //! [`ListenerGuard`] is the listener's pingora app: it takes each accepted connection first,
 //! then hands it to the proxy.
 //!
 //! - **`max_connections`.** A connection past the listener's bound gets a 503 with
-//!   `connection: close` and is closed before pingora reads a byte of it.
+//!   `connection: close` (on a TLS listener it is only closed) before pingora reads a byte
+//!   of it. A connection counts from before its TLS handshake.
+//! - **TLS.** On a TLS listener the guard runs the handshake (`crate::tls`), bounded by
+//!   `tls_handshake_timeout`, and counts the ones that fail by reason. ALPN then decides
+//!   between HTTP/1.1 and HTTP/2 inside pingora.
 //! - **`header_read_timeout`.** pingora bounds each read of a request header, not the whole
 //!   header, so a client sending a byte every few seconds could hold a connection for as long
 //!   as it likes. The guard gives a new connection `header_read_timeout` to deliver its
-//!   first request header; a client that has not gets 408 and is closed. Later requests on
-//!   a kept-alive connection are bounded by `idle_timeout` per read.
+//!   first request header; a client that has not is closed, with a 408 on plaintext
+//!   HTTP/1.1 (never inside TLS or HTTP/2, where raw bytes would be garbage). Later requests
+//!   on a kept-alive connection are bounded by `idle_timeout` per read; an HTTP/2 connection
+//!   by pingora's idle timeout, which closes it once no stream has been open for
+//!   `idle_timeout`.
 //!
-//! Both read the listener's limits from the pipeline serving when the connection arrives, so
-//! a reload changes them for new connections.
+//! All read the listener's settings from the pipeline serving when the connection arrives,
+//! so a reload changes them (certificates included) for new connections.
 
 use std::io::Write;
 use std::mem::ManuallyDrop;
@@ -26,21 +33,26 @@ use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
-use prometheus::{IntCounter, IntGauge};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use super::Gateway;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::tls::TlsConnection;
 
 tokio::task_local! {
     /// Set once the connection's first request header has been read, by [`header_read`].
     static HEADER_READ: Arc<AtomicBool>;
 }
 
-/// Called by the proxy when a request header is in (its context is made): from then on the
-/// guard's header deadline no longer applies to the connection.
-pub fn header_read() {
+/// Called by the proxy when a request header is in: from then on the guard's header deadline
+/// no longer applies to the connection.
+pub fn header_read(session: &pingora::proxy::Session) {
+    if let Some(tls) = TlsConnection::of(session) {
+        tls.mark_header_read();
+    }
     let _ = HEADER_READ.try_with(|flag| flag.store(true, Ordering::Relaxed));
 }
 
@@ -75,10 +87,13 @@ pub struct ListenerGuard {
     proxy: Arc<HttpProxy<Gateway>>,
     pipeline: Arc<ArcSwap<Pipeline>>,
     listener: usize,
+    /// Whether the proxy was started with h2c on (a restart-only setting).
+    h2c: bool,
     open: AtomicUsize,
     open_gauge: IntGauge,
     rejected: IntCounter,
     header_timeouts: IntCounter,
+    handshake_failures: IntCounterVec,
 }
 
 impl ListenerGuard {
@@ -89,10 +104,13 @@ impl ListenerGuard {
         metrics: &Metrics,
     ) -> Self {
         let name = pipeline.load().listeners[listener].name.clone();
+        let h2c = proxy.server_options.as_ref().is_some_and(|o| o.h2c);
         ListenerGuard {
             proxy: Arc::new(proxy),
             pipeline,
             listener,
+            h2c,
+            handshake_failures: metrics.tls_handshake_failures.clone(),
             open: AtomicUsize::new(0),
             open_gauge: metrics.connections.with_label_values(&[&*name]),
             rejected: metrics
@@ -137,6 +155,21 @@ fn write_raw(fd: RawFd, bytes: &[u8]) {
     let _ = (&*socket).write(bytes);
 }
 
+/// The first bytes of an HTTP/2 connection with prior knowledge (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a plaintext connection opens with the HTTP/2 preface, waiting at most until
+/// `deadline` for its first bytes. `None`: the client sent nothing in time, or left.
+async fn opens_with_h2_preface(stream: &mut Stream, deadline: Instant) -> Option<bool> {
+    let mut buf = [0u8; H2_PREFACE.len()];
+    match tokio::time::timeout_at(deadline, stream.try_peek(&mut buf)).await {
+        Ok(Ok(true)) => Some(buf == H2_PREFACE),
+        // A stream that cannot peek is not a TCP one; let pingora decide.
+        Ok(Ok(false)) => Some(false),
+        Ok(Err(_)) | Err(_) => None,
+    }
+}
+
 #[async_trait]
 impl ServerApp for ListenerGuard {
     async fn process_new(
@@ -144,7 +177,11 @@ impl ServerApp for ListenerGuard {
         mut stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let limits = self.pipeline.load().listeners[self.listener].limits.clone();
+        // The listener as the pipeline serving now has it; not held past the handshake, so a
+        // long-lived connection does not keep a replaced pipeline alive.
+        let pipeline = self.pipeline.load_full();
+        let listener = &pipeline.listeners[self.listener];
+        let limits = listener.limits.clone();
         let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
         self.open_gauge.inc();
         let _slot = Slot {
@@ -153,11 +190,47 @@ impl ServerApp for ListenerGuard {
         };
         if open > limits.max_connections {
             self.rejected.inc();
-            let _ = stream.write_all(&TOO_MANY_CONNECTIONS).await;
+            // An HTTP answer means nothing to a client that expects a TLS handshake.
+            if listener.tls.is_none() {
+                let _ = stream.write_all(&TOO_MANY_CONNECTIONS).await;
+            }
             let _ = stream.shutdown().await;
             return None;
         }
 
+        let mut header_deadline = Instant::now() + limits.header_read_timeout;
+        let mut tls_connection = None;
+        if let Some(tls) = &listener.tls {
+            stream = match tls.accept(stream, limits.tls_handshake_timeout).await {
+                Ok(stream) => stream,
+                Err(failure) => {
+                    self.handshake_failures
+                        .with_label_values(&[&*listener.name, failure.label()])
+                        .inc();
+                    return None;
+                }
+            };
+            tls_connection = stream.get_ssl_digest();
+            // The handshake had its own bound; the header's starts now.
+            header_deadline = Instant::now() + limits.header_read_timeout;
+        } else if self.h2c {
+            match opens_with_h2_preface(&mut stream, header_deadline).await {
+                // HTTP/2 bounds its own connections: pingora closes one that has no stream
+                // open for `idle_timeout`, from its start on.
+                Some(true) => return ServerApp::process_new(&self.proxy, stream, shutdown).await,
+                Some(false) => {}
+                None => {
+                    self.header_timeouts.inc();
+                    let _ = stream.write_all(&HEADER_TIMEOUT).await;
+                    let _ = stream.shutdown().await;
+                    return None;
+                }
+            }
+        }
+        drop(pipeline);
+
+        // Plaintext HTTP/1.1: the 408 can be written beside the proxy. Over TLS it cannot
+        // (the proxy owns the session's encryption), so the connection is only closed.
         let fd = raw_fd(&stream);
         let header_read = Arc::new(AtomicBool::new(false));
         let serve = HEADER_READ.scope(
@@ -167,9 +240,15 @@ impl ServerApp for ListenerGuard {
         tokio::pin!(serve);
         tokio::select! {
             done = &mut serve => return done,
-            () = tokio::time::sleep(limits.header_read_timeout) => {}
+            () = tokio::time::sleep_until(header_deadline) => {}
         }
-        if header_read.load(Ordering::Relaxed) {
+        // HTTP/2 streams run on tasks of their own, which the task-local does not reach: a
+        // TLS connection's requests also mark its `TlsConnection`.
+        let tls_header_read = tls_connection
+            .as_ref()
+            .and_then(|digest| digest.extension.get::<TlsConnection>())
+            .is_some_and(TlsConnection::header_read);
+        if header_read.load(Ordering::Relaxed) || tls_header_read {
             return serve.await;
         }
         self.header_timeouts.inc();

@@ -2,11 +2,14 @@
 //!
 //! One [`Gateway`] serves one listener. For each request, pingora calls, in order:
 //!
-//! 0. Before any of this, [`ListenerGuard`] has admitted the connection (`max_connections`)
-//!    and watches that its first request header arrives within `header_read_timeout`.
+//! 0. Before any of this, [`ListenerGuard`] has admitted the connection (`max_connections`),
+//!    run its TLS handshake on a TLS listener, and watches that its first request header
+//!    arrives within `header_read_timeout`. pingora then speaks HTTP/1.1 or HTTP/2 on it
+//!    (ALPN, or h2c prior knowledge); everything below is the same for both.
 //! 1. [`new_ctx`](ProxyHttp::new_ctx): pins the current [`Pipeline`] for the request's whole
 //!    life, so a reload never changes the rules half-way through a request.
-//! 2. [`request_filter`](ProxyHttp::request_filter): sets `x-request-id`, then runs the
+//! 2. [`request_filter`](ProxyHttp::request_filter): notes the connection's TLS side (the
+//!    client certificate, for CEL's `source.certificate`), sets `x-request-id`, then runs the
 //!    `pre_routing` filters, the router and the `post_routing` filters. A filter that answers
 //!    (a 401, the router's 404) ends the request here.
 //! 3. [`upstream_peer`](ProxyHttp::upstream_peer): a host of the chosen route's backend. When
@@ -27,6 +30,7 @@ mod limits;
 mod respond;
 mod upstream_error;
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +49,7 @@ use crate::backend::Tried;
 use crate::drain::InFlightRequests;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
+use crate::tls::TlsConnection;
 use prometheus::IntGauge;
 
 pub use guard::ListenerGuard;
@@ -128,6 +133,8 @@ pub struct RequestCtx {
     pipeline: Arc<Pipeline>,
     listener: usize,
     client_ip: Option<IpAddr>,
+    /// The connection's TLS version (`TLSv1_3`), on a TLS listener.
+    tls_version: Option<Cow<'static, str>>,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -206,11 +213,11 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        guard::header_read();
         RequestCtx {
             pipeline: self.pipeline.load_full(),
             listener: self.listener,
             client_ip: None,
+            tls_version: None,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -225,7 +232,15 @@ impl ProxyHttp for Gateway {
 
     /// Runs the request chain. `Ok(true)` means a response was sent here and pingora stops.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        guard::header_read(session);
         ctx.client_ip = client_ip(session);
+        if let Some(tls) = TlsConnection::of(session) {
+            ctx.tls_version = session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .map(|d| d.version.clone());
+            ctx.state = RequestState::with_client_certificate(tls.client_certificate.clone());
+        }
         let pipeline = ctx.pipeline.clone();
         let listener = &pipeline.listeners[ctx.listener];
         // pingora keeps an HTTP/1.1 connection open for as long as the client likes; bound
@@ -451,6 +466,11 @@ impl ProxyHttp for Gateway {
         ctx.in_flight.finish();
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
+        let protocol = if session.is_http2() {
+            "HTTP/2"
+        } else {
+            "HTTP/1.1"
+        };
         let listener = &*ctx.listener().name;
         let (route, backend) = ctx
             .state
@@ -458,7 +478,13 @@ impl ProxyHttp for Gateway {
             .map_or(("-", "-"), |r| (&*r.route, &*r.backend.name));
         self.metrics
             .requests
-            .with_label_values(&[listener, route, backend, &metrics::status_label(status)])
+            .with_label_values(&[
+                listener,
+                route,
+                backend,
+                &metrics::status_label(status),
+                protocol,
+            ])
             .inc();
         self.metrics
             .duration
@@ -476,6 +502,9 @@ impl ProxyHttp for Gateway {
                 upstream_time: ctx.upstream_time,
                 total_time: elapsed,
                 headers: &ctx.pipeline.logged_headers,
+                protocol,
+                tls_version: ctx.tls_version.as_deref(),
+                client_subject: ctx.state.client_certificate().map(|c| c.subject.as_str()),
             };
             if !log.record(&entry) {
                 self.metrics.access_log_dropped.inc();

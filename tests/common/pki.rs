@@ -1,4 +1,4 @@
-//! A test PKI made with the openssl command: a CA and a server certificate signed by it.
+//! A test PKI made with the openssl command: a CA and certificates signed by it.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,20 +16,22 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// A new P-256 key, without a passphrase.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// A CA (`{name}-ca.pem`) and a server certificate for `dns` signed by it (`{name}.pem`,
 /// `{name}-key.pem`).
 pub fn make_pki(dir: &Path, name: &str, dns: &str) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
     let ca_key = format!("{name}-ca-key.pem");
     let ca = format!("{name}-ca.pem");
     let mut args = vec!["req", "-x509"];
-    args.extend_from_slice(&ec);
+    args.extend_from_slice(&EC_KEY);
     args.extend_from_slice(&[
         "-keyout",
         &ca_key,
@@ -41,12 +43,17 @@ pub fn make_pki(dir: &Path, name: &str, dns: &str) {
         "/CN=test ca",
     ]);
     openssl(dir, &args);
+    make_leaf(dir, name, name, &format!("/CN={dns}"), dns);
+}
+
+/// A certificate signed by the CA that [`make_pki`] made as `{ca}`: `{name}.pem` and
+/// `{name}-key.pem`, with `subject` (`/CN=...`) and the DNS name `dns`, valid for two days.
+pub fn make_leaf(dir: &Path, ca: &str, name: &str, subject: &str, dns: &str) {
     let key = format!("{name}-key.pem");
     let csr = format!("{name}.csr");
-    let subject = format!("/CN={dns}");
     let mut args = vec!["req"];
-    args.extend_from_slice(&ec);
-    args.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", &subject]);
+    args.extend_from_slice(&EC_KEY);
+    args.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", subject]);
     openssl(dir, &args);
     let ext = format!("{name}.ext");
     std::fs::write(
@@ -54,7 +61,6 @@ pub fn make_pki(dir: &Path, name: &str, dns: &str) {
         format!("subjectAltName=DNS:{dns}\nbasicConstraints=CA:FALSE\n"),
     )
     .expect("write ext");
-    let cert = format!("{name}.pem");
     openssl(
         dir,
         &[
@@ -63,12 +69,12 @@ pub fn make_pki(dir: &Path, name: &str, dns: &str) {
             "-in",
             &csr,
             "-CA",
-            &ca,
+            &format!("{ca}-ca.pem"),
             "-CAkey",
-            &ca_key,
+            &format!("{ca}-ca-key.pem"),
             "-CAcreateserial",
             "-out",
-            &cert,
+            &format!("{name}.pem"),
             "-days",
             "2",
             "-extfile",

@@ -13,8 +13,8 @@ use crate::{FilterConfigError, RequestHeader};
 /// Longest host name DNS allows.
 const MAX_LEN: usize = 253;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Hostname {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Hostname {
     /// The whole name, lower case.
     Exact(String),
     /// The suffix a matching name ends with, lower case and with its leading dot
@@ -25,7 +25,7 @@ pub(super) enum Hostname {
 impl Hostname {
     /// Checks `name` as the Gateway API does (RFC 1123 labels, an optional leading `*.`, no IP
     /// address); `at` is its place in the config, for errors.
-    pub(super) fn parse(name: &str, at: &str) -> Result<Self, FilterConfigError> {
+    pub fn parse(name: &str, at: &str) -> Result<Self, FilterConfigError> {
         let invalid =
             |why: &str| FilterConfigError::new(at, format!("`{name}` is not a host name: {why}"));
         let lower = name.to_ascii_lowercase();
@@ -62,7 +62,7 @@ impl Hostname {
     }
 
     /// Whether `host` (lower case, without port) is this name or, for a wildcard, below it.
-    pub(super) fn matches(&self, host: &str) -> bool {
+    pub fn matches(&self, host: &str) -> bool {
         match self {
             Hostname::Exact(name) => host == name,
             Hostname::Wildcard(suffix) => host.len() > suffix.len() && host.ends_with(&**suffix),

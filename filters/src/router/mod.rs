@@ -48,7 +48,8 @@ pub use config::{
     QueryParamMatchConfig, RedirectConfig, RouteConfig, RouteFiltersConfig, ValueMatchType,
     WeightedBackendConfig,
 };
-use hostname::{request_host, Hostname};
+use hostname::request_host;
+pub use hostname::Hostname;
 use matcher::Conditions;
 use redirect::Redirect;
 
