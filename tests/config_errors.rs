@@ -357,3 +357,28 @@ fn summary_describes_the_filters_of_every_phase() {
         ],
     );
 }
+
+#[test]
+fn a_backends_protocol_matches_its_transport() {
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080 }\n    protocol: h2",
+        ),
+        "FILE:6:5: backends[0].protocol: h2 is HTTP/2 over TLS and needs `tls`; for plaintext HTTP/2 use h2c",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080 }\n    protocol: h2c\n    tls: { sni: a.test }",
+        ),
+        "FILE:6:5: backends[0].protocol: h2c is plaintext HTTP/2; over TLS use h2",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080 }\n    protocol: http2",
+        ),
+        "FILE:6:15: backends[0].protocol: unknown variant `http2`, expected one of `http1`, `h2`, `h2c`",
+    );
+}

@@ -26,10 +26,11 @@ use std::task::{Context, Poll, Waker};
 use pingora::lb::discovery::Static;
 use pingora::lb::selection::RoundRobin;
 use pingora::lb::{Backend as LbBackend, Backends, HealthRegistry, LoadBalancer};
+use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::Background;
 
-use crate::config::{BackendConfig, ConfigError, HostConfig, LoadedConfig};
+use crate::config::{BackendConfig, BackendProtocol, ConfigError, HostConfig, LoadedConfig};
 use health::{HostState, Probe, ProbeTarget, SharedHealth};
 
 pub use client::BackendClient;
@@ -287,7 +288,17 @@ fn settle_peer(peer: &mut HttpPeer, config: &BackendConfig) {
     peer.options.read_timeout = Some(config.read_timeout);
     peer.options.write_timeout = Some(config.write_timeout);
     peer.options.idle_timeout = Some(config.idle_timeout);
+    if matches!(config.protocol, BackendProtocol::H2 | BackendProtocol::H2c) {
+        // HTTP/2 only: ALPN asks for h2 over TLS; in plaintext pingora takes it as prior
+        // knowledge (h2c). No fallback to HTTP/1.1, which a gRPC backend cannot serve.
+        peer.options.alpn = ALPN::H2;
+        // Requests share a connection up to this many streams, as Envoy's default.
+        peer.options.max_h2_streams = H2_STREAMS_PER_CONNECTION;
+    }
 }
+
+/// Concurrent requests on one HTTP/2 connection to a backend host.
+const H2_STREAMS_PER_CONNECTION: usize = 100;
 
 fn member(address: SocketAddr, weight: u32) -> LbBackend {
     LbBackend {

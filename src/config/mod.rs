@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 pub use error::ConfigError;
 pub use model::{
-    AccessLogSettings, AdminSettings, AlpnProtocol, BackendConfig, BackendTls, CertificateConfig,
-    Config, FilterEntry, GatewayApiSettings, HealthCheckConfig, HostConfig, ListenerConfig,
-    ListenerLimits, ListenerTls, OutlierDetectionConfig, PhaseFilters, ServerSettings,
-    StaticEndpoint, TlsVersion,
+    AccessLogSettings, AdminSettings, AlpnProtocol, BackendConfig, BackendProtocol, BackendTls,
+    CertificateConfig, Config, FilterEntry, GatewayApiSettings, HealthCheckConfig, HostConfig,
+    ListenerConfig, ListenerLimits, ListenerTls, OutlierDetectionConfig, PhaseFilters,
+    ServerSettings, StaticEndpoint, TlsVersion,
 };
 use source_map::join;
 pub use source_map::{join as join_path, Location, SourceMap};

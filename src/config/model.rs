@@ -149,6 +149,11 @@ pub struct BackendConfig {
     /// Speak TLS to the backend. Absent: plain HTTP.
     #[serde(default)]
     pub tls: Option<BackendTls>,
+    /// The HTTP version spoken to the backend: `http1` (default), `h2` (HTTP/2 over TLS,
+    /// chosen by ALPN; needs `tls`) or `h2c` (HTTP/2 in plaintext, with prior knowledge).
+    /// gRPC backends need `h2` or `h2c`.
+    #[serde(default)]
+    pub protocol: BackendProtocol,
     /// Time allowed to establish a TCP connection.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -187,6 +192,7 @@ impl BackendConfig {
                 hosts: Vec::new(),
             },
             tls: None,
+            protocol: BackendProtocol::default(),
             connect_timeout: default_connect_timeout(),
             read_timeout: default_read_timeout(),
             write_timeout: default_write_timeout(),
@@ -284,6 +290,16 @@ fn default_write_timeout() -> Duration {
 
 fn default_idle_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+/// The HTTP version a backend speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendProtocol {
+    #[default]
+    Http1,
+    H2,
+    H2c,
 }
 
 /// TLS to a backend. The certificate is always verified (chain and name); there is no switch

@@ -17,8 +17,8 @@ use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
 use super::{
-    BackendConfig, ConfigError, FilterEntry, HealthCheckConfig, ListenerConfig, ListenerLimits,
-    ListenerTls, LoadedConfig,
+    BackendConfig, BackendProtocol, ConfigError, FilterEntry, HealthCheckConfig, ListenerConfig,
+    ListenerLimits, ListenerTls, LoadedConfig,
 };
 use crate::backend::{MAX_HOSTS, MAX_WEIGHT};
 
@@ -115,6 +115,21 @@ fn check_backend(
         check_health_check(check, &format!("{at}.health_check"), loaded)?;
     }
     check_endpoint(backend, at, loaded)?;
+    match (backend.protocol, &backend.tls) {
+        (BackendProtocol::H2, None) => {
+            return Err(loaded.error_at(
+                format!("{at}.protocol"),
+                "h2 is HTTP/2 over TLS and needs `tls`; for plaintext HTTP/2 use h2c",
+            ))
+        }
+        (BackendProtocol::H2c, Some(_)) => {
+            return Err(loaded.error_at(
+                format!("{at}.protocol"),
+                "h2c is plaintext HTTP/2; over TLS use h2",
+            ))
+        }
+        _ => {}
+    }
     if let Some(tls) = &backend.tls {
         match &tls.sni {
             Some(sni) if sni.is_empty() => {

@@ -25,6 +25,7 @@
 //! 7. [`logging`](ProxyHttp::logging), for every request however it ended: the request
 //!    counter and duration histogram by route, and the access log line.
 
+mod grpc;
 mod guard;
 mod limits;
 mod respond;

@@ -174,19 +174,28 @@ impl Gateway {
 /// A shipped config running against the two versioned echo apps.
 pub struct Lab {
     pub gw: Gateway,
-    _latest: Proc,
-    _v2: Proc,
-    _dir: tempfile::TempDir,
+    pub latest: Proc,
+    pub v2: Proc,
+    pub dir: tempfile::TempDir,
 }
 
 /// Runs `config` (a shipped config, relative to the repository root) with its addresses moved to free loopback ports, after
 /// applying `edits` (pairs of text to replace).
 pub fn lab(config: &str, edits: &[(&str, &str)]) -> Lab {
+    lab_with(config, edits, echo)
+}
+
+/// [`lab`], with the two versions served by `backend` (address, name, folder for its log).
+pub fn lab_with(
+    config: &str,
+    edits: &[(&str, &str)],
+    backend: impl Fn(SocketAddr, &str, &Path) -> Proc,
+) -> Lab {
     let dir = tempfile::tempdir().expect("temp dir");
     let latest_addr = free_addr("127.0.0.2");
     let v2_addr = free_addr("127.0.0.3");
-    let latest = echo(latest_addr, "latest", dir.path());
-    let v2 = echo(v2_addr, "v2", dir.path());
+    let latest = backend(latest_addr, "latest", dir.path());
+    let v2 = backend(v2_addr, "v2", dir.path());
     let listen = free_addr("127.0.0.1");
     let mut yaml = std::fs::read_to_string(repo_root().join(config)).expect("read shipped config");
     for (from, to) in [
@@ -210,9 +219,9 @@ pub fn lab(config: &str, edits: &[(&str, &str)]) -> Lab {
     let gw = Gateway::start(&yaml, listen, &[]);
     Lab {
         gw,
-        _latest: latest,
-        _v2: v2,
-        _dir: dir,
+        latest,
+        v2,
+        dir,
     }
 }
 
