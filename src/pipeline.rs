@@ -186,7 +186,8 @@ fn certificate_files<'c>(
         .flat_map(|tls| {
             tls.certificates
                 .iter()
-                .flat_map(|c| [&c.cert, &c.key])
+                .flat_map(|c| [c.cert.as_ref(), c.key.as_ref()])
+                .flatten()
                 .chain(tls.client_ca.as_ref())
         })
         .map(move |path| base.join(path))

@@ -1103,3 +1103,139 @@ items:
         "a ref without traffic adds no backend:\n{summary}"
     );
 }
+
+/// A `kubernetes.io/tls` Secret `edge/<name>` holding `dir`'s `<name>.pem` and
+/// `<name>-key.pem`, as base64 `data` the way the API server stores it.
+fn tls_secret(dir: &std::path::Path, name: &str) -> String {
+    use base64::Engine;
+    let read = |f: String| std::fs::read(dir.join(f)).expect("read PEM");
+    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(bytes);
+    format!(
+        "---\napiVersion: v1\nkind: Secret\nmetadata: {{ name: {name}, namespace: edge }}\n\
+         type: kubernetes.io/tls\ndata:\n  tls.crt: {}\n  tls.key: {}\n",
+        b64(read(format!("{name}.pem"))),
+        b64(read(format!("{name}-key.pem"))),
+    )
+}
+
+#[test]
+fn https_listeners_serve_their_secrets_and_http_redirects_to_them() {
+    use common::curl::{ca_args, fetch, served_certificate};
+    let e = echoes("edge", &["app"]);
+    let pki = tempfile::tempdir().expect("temp dir");
+    let d = pki.path();
+    common::pki::make_pki(d, "api", "api.example.test");
+    common::pki::make_pki(d, "files", "files.example.test");
+    let (http, https) = (free_addr("127.0.0.1"), free_addr("127.0.0.1"));
+    let manifests = format!(
+        "{}{}{}{}",
+        gateway(&format!(
+            "    - {{ name: web, port: {http}, protocol: HTTP }}
+    - name: api
+      port: {https}
+      protocol: HTTPS
+      hostname: api.example.test
+      tls: {{ certificateRefs: [{{ name: api }}] }}
+    - name: files
+      port: {https}
+      protocol: HTTPS
+      hostname: files.example.test
+      tls: {{ certificateRefs: [{{ name: from-files }}] }}
+    - name: missing
+      port: {https}
+      protocol: HTTPS
+      hostname: missing.example.test
+      tls: {{ certificateRefs: [{{ name: nowhere }}] }}
+",
+            http = http.port(),
+            https = https.port()
+        )),
+        tls_secret(d, "api"),
+        route(
+            "edge",
+            "to-https",
+            None,
+            &format!(
+                "  parentRefs: [{{ name: gw, sectionName: web }}]
+  rules:
+    - filters:
+        - type: RequestRedirect
+          requestRedirect: {{ scheme: https, port: {} }}
+",
+                https.port()
+            ),
+        ),
+        route(
+            "edge",
+            "secure",
+            None,
+            "  parentRefs: [{ name: gw, sectionName: api }, { name: gw, sectionName: files }]
+  rules:
+    - backendRefs: [{ name: app, port: 80 }]
+",
+        ),
+    );
+    let services = format!(
+        "{}  secrets:\n    edge/from-files: {{ cert: {}, key: {} }}\n",
+        e.services,
+        d.join("files.pem").display(),
+        d.join("files-key.pem").display()
+    );
+    let gw = start(&services, &manifests, &[http, https]);
+
+    // Each host name gets its own certificate, from a Secret or from files.
+    let subject = |sni| served_certificate(https, Some(sni)).unwrap_or_default();
+    assert!(subject("api.example.test").contains("api.example.test"));
+    assert!(subject("files.example.test").contains("files.example.test"));
+    // The listener whose Secret does not exist is not served: no certificate for its name.
+    assert_eq!(
+        served_certificate(https, Some("missing.example.test")),
+        None
+    );
+
+    let ca = ca_args(d, "api");
+    let secure = fetch(
+        "https://api.example.test/x",
+        https,
+        &["--http2", ca[0].as_str(), &ca[1]],
+    );
+    assert_eq!(
+        (secure.served_by().as_str(), secure.version.as_str()),
+        ("app", "2")
+    );
+
+    // HTTP redirects to HTTPS, and following it (curl keeps --resolve's address) lands there.
+    let redirected = request(http, "GET", "/x?q=1", &[("host", "api.example.test")]);
+    assert_eq!(redirected.status, 302);
+    assert_eq!(
+        redirected.header("location"),
+        Some(format!("https://api.example.test:{}/x?q=1", https.port()).as_str())
+    );
+    let followed = fetch(
+        "http://api.example.test/x",
+        http,
+        &[
+            "-L",
+            "--resolve",
+            &format!("api.example.test:{}:127.0.0.1", https.port()),
+            ca[0].as_str(),
+            &ca[1],
+        ],
+    );
+    assert_eq!(followed.served_by(), "app", "{followed:?}");
+
+    let out = run_cli(&[
+        "check",
+        "--config",
+        gw.dir.path().join("gateway.yaml").to_str().expect("utf-8"),
+    ]);
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        report.contains("ResolvedRefs: False (InvalidCertificateRef): Secret edge/nowhere is neither in the manifests nor in gateway_api.secrets"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("listener edge/gw:{} on https://", https.port())),
+        "{report}"
+    );
+}

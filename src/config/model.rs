@@ -46,6 +46,18 @@ pub struct GatewayApiSettings {
     /// does not resolve.
     #[serde(default)]
     pub services: std::collections::BTreeMap<String, String>,
+    /// TLS Secret `namespace/name` -> its certificate and key files, for the Secrets an
+    /// HTTPS listener's `certificateRefs` name that are not in the manifests.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, SecretFiles>,
+}
+
+/// The files of a TLS Secret, relative to the config file's folder.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -415,12 +427,31 @@ pub struct ListenerTls {
     pub client_ca: Option<PathBuf>,
 }
 
-/// A certificate chain and its key, in PEM files relative to the config file's folder.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+impl ListenerTls {
+    /// TLS with `certificates` and every other setting at its default.
+    pub fn with_certificates(certificates: Vec<CertificateConfig>) -> Self {
+        ListenerTls {
+            certificates,
+            min_version: TlsVersion::default(),
+            alpn: default_alpn(),
+            client_ca: None,
+        }
+    }
+}
+
+/// A certificate chain and its key: PEM files relative to the config file's folder (`cert`,
+/// `key`), or PEM text (`cert_pem`, `key_pem`: what a Kubernetes Secret holds).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CertificateConfig {
-    pub cert: PathBuf,
-    pub key: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_pem: Option<String>,
     /// The SNI names this certificate is chosen for (`api.example.com`, `*.example.com`).
     /// Absent: the listener's default certificate.
     #[serde(default)]

@@ -472,6 +472,26 @@ fn check_tls(tls: &ListenerTls, at: &str, loaded: &LoadedConfig) -> Result<(), C
     let mut seen: HashMap<Hostname, usize> = HashMap::new();
     for (i, cert) in tls.certificates.iter().enumerate() {
         let entry = format!("{at}.certificates[{i}]");
+        for (file, text, name) in [
+            (cert.cert.is_some(), cert.cert_pem.is_some(), "cert"),
+            (cert.key.is_some(), cert.key_pem.is_some(), "key"),
+        ] {
+            match (file, text) {
+                (true, true) => {
+                    return Err(loaded.error_at(
+                        format!("{entry}.{name}_pem"),
+                        format!("give `{name}` (a file) or `{name}_pem` (the PEM text), not both"),
+                    ))
+                }
+                (false, false) => {
+                    return Err(loaded.error_at(
+                        &entry,
+                        format!("`{name}` is missing (a PEM file; or `{name}_pem`, its text)"),
+                    ))
+                }
+                _ => {}
+            }
+        }
         if cert.hostnames.is_empty() {
             if let Some(first) = default.replace(i) {
                 return Err(loaded.error_at(

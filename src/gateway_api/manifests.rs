@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use base64::Engine;
+
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -64,6 +66,39 @@ impl Document {
 
     pub fn namespace(&self) -> &str {
         self.head.metadata.namespace.as_deref().unwrap_or("default")
+    }
+
+    /// A `kubernetes.io/tls` Secret's certificate chain and key, as PEM text, from `data`
+    /// (base64, as the API server stores it) or `stringData`; else why it is not one.
+    pub fn tls_secret(&self) -> Result<(String, String), String> {
+        let kind = self.value.get("type").and_then(|t| t.as_str());
+        if kind != Some("kubernetes.io/tls") {
+            return Err(format!(
+                "{} is of type {}, not kubernetes.io/tls",
+                self.label(),
+                kind.unwrap_or("Opaque")
+            ));
+        }
+        let entry = |name: &str| -> Result<String, String> {
+            if let Some(text) = self.value.get("stringData").and_then(|d| d.get(name)) {
+                return text
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("{}: stringData.{name} is not text", self.label()));
+            }
+            let encoded = self
+                .value
+                .get("data")
+                .and_then(|d| d.get(name))
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| format!("{} has no {name}", self.label()))?;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.split_whitespace().collect::<String>())
+                .map_err(|e| format!("{}: data.{name} is not base64: {e}", self.label()))?;
+            String::from_utf8(bytes)
+                .map_err(|_| format!("{}: {name} is not PEM text", self.label()))
+        };
+        Ok((entry("tls.crt")?, entry("tls.key")?))
     }
 
     /// How errors name this document: `HTTPRoute default/web`.

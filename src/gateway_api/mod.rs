@@ -82,6 +82,7 @@ fn collect(documents: &[Document]) -> Result<Resources<'_>, ConfigError> {
         policies: Vec::new(),
         namespaces: BTreeMap::new(),
         grants: Vec::new(),
+        secrets: BTreeMap::new(),
         ignored: Vec::new(),
     };
     let mut seen: BTreeMap<String, &Document> = BTreeMap::new();
@@ -114,6 +115,9 @@ fn collect(documents: &[Document]) -> Result<Resources<'_>, ConfigError> {
             ("gateway.networking.k8s.io", "ReferenceGrant") => resources
                 .grants
                 .push((doc.namespace().to_owned(), doc.spec()?)),
+            ("", "Secret") => {
+                resources.secrets.insert(doc.key(), doc);
+            }
             ("", "Namespace") => {
                 resources.namespaces.insert(
                     doc.head.metadata.name.clone(),

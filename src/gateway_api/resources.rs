@@ -76,9 +76,41 @@ pub struct Listener {
     /// `HTTP`, `HTTPS`, `TLS`, `TCP`, `UDP`, or a domain-prefixed protocol.
     pub protocol: String,
     #[serde(default)]
-    pub tls: Unsupported,
+    pub tls: Option<ListenerTlsConfig>,
     #[serde(default)]
     pub allowed_routes: Option<AllowedRoutes>,
+}
+
+/// How an `HTTPS` listener terminates TLS.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    /// `Terminate` (default) or `Passthrough`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The certificates, by reference: the first is served (several are for key types a
+    /// client may choose among, which one certificate per host name here does not do).
+    #[serde(default)]
+    pub certificate_refs: Vec<SecretObjectReference>,
+    /// Implementation-specific settings; none are defined here.
+    #[serde(default)]
+    pub options: std::collections::BTreeMap<String, String>,
+    /// Client certificate validation (experimental).
+    #[serde(default)]
+    pub frontend_validation: Unsupported,
+}
+
+/// A reference to a Secret (by default) holding a certificate and key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretObjectReference {
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -23,8 +23,8 @@ use super::resources::{
 };
 use super::status::{Condition, GatewayStatus, ListenerStatus, ParentStatus, Report, RouteStatus};
 use crate::config::{
-    BackendConfig, BackendTls, ConfigError, FilterEntry, GatewayApiSettings, ListenerConfig,
-    ListenerLimits, Mount, PhaseFilters,
+    BackendConfig, BackendTls, CertificateConfig, ConfigError, FilterEntry, GatewayApiSettings,
+    ListenerConfig, ListenerLimits, ListenerTls, Mount, PhaseFilters,
 };
 
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -41,6 +41,8 @@ pub struct Resources<'d> {
     pub namespaces: BTreeMap<String, BTreeMap<String, String>>,
     /// ReferenceGrants, each with its namespace.
     pub grants: Vec<(String, super::resources::ReferenceGrantSpec)>,
+    /// `namespace/name` -> a Secret (read only when an HTTPS listener names it).
+    pub secrets: BTreeMap<String, &'d Document>,
     pub ignored: Vec<String>,
 }
 
@@ -53,8 +55,11 @@ struct GatewayListener {
     allowed: Allowed,
     /// Kinds in `allowedRoutes.kinds` that are not served here (only HTTPRoute is).
     invalid_kinds: Vec<String>,
-    /// The listener serves (HTTP, no conflict); else why not, for its status.
+    /// The listener serves (HTTP, or HTTPS with its certificate, no conflict); else why
+    /// not, for its status.
     problem: Option<Condition>,
+    /// An HTTPS listener's certificate, from its first `certificateRefs` entry.
+    certificate: Option<CertificateConfig>,
     attached: usize,
 }
 
@@ -180,25 +185,16 @@ impl<'d> Translator<'_, 'd> {
                     return Err(doc.error_at(&format!("{at}.port"), "a port is 1 to 65535"));
                 }
                 let hostname = l.hostname.as_ref().map(|h| h.to_ascii_lowercase());
-                let mut problem = None;
-                if l.protocol != "HTTP" {
-                    problem = Some(Condition::no(
-                        "Accepted",
-                        "UnsupportedProtocol",
-                        format!("protocol {} is not served yet; HTTP is", l.protocol),
-                    ));
-                } else if l.tls.is_some() {
-                    problem = Some(Condition::no(
-                        "Accepted",
-                        "UnsupportedValue",
-                        "`tls` on an HTTP listener",
-                    ));
-                }
+                let (problem, certificate) = match self.listener_tls(doc, l, &at)? {
+                    Ok(certificate) => (None, certificate),
+                    Err(problem) => (Some(problem), None),
+                };
                 let (allowed, invalid_kinds) = allowed_routes(l.allowed_routes.as_ref());
                 listeners.push(GatewayListener {
                     name: l.name.clone(),
                     port: l.port,
                     hostname,
+                    certificate,
                     allowed,
                     invalid_kinds,
                     problem,
@@ -252,6 +248,121 @@ impl<'d> Translator<'_, 'd> {
             });
         }
         Ok(served)
+    }
+
+    /// What a listener's protocol and `tls` make of it: served, with the certificate of an
+    /// HTTPS listener; or why not, as the condition its status gets. What the CRD's own
+    /// validation would refuse (HTTPS without certificates, in Passthrough) is a load error.
+    fn listener_tls(
+        &self,
+        doc: &Document,
+        l: &super::resources::Listener,
+        at: &str,
+    ) -> Result<Result<Option<CertificateConfig>, Condition>, ConfigError> {
+        match (l.protocol.as_str(), &l.tls) {
+            ("HTTP", None) => Ok(Ok(None)),
+            ("HTTP", Some(_)) => {
+                Err(doc.error_at(&format!("{at}.tls"), "an HTTP listener cannot have `tls`"))
+            }
+            ("HTTPS", None) => Err(doc.error_at(
+                &format!("{at}.tls"),
+                "an HTTPS listener needs `tls` with `certificateRefs`",
+            )),
+            ("HTTPS", Some(tls)) => {
+                if tls.mode.as_deref().unwrap_or("Terminate") != "Terminate" {
+                    return Err(doc.error_at(
+                        &format!("{at}.tls.mode"),
+                        "an HTTPS listener terminates TLS (mode Terminate); Passthrough is for TLS listeners",
+                    ));
+                }
+                if !tls.options.is_empty() {
+                    let names: Vec<&str> = tls.options.keys().map(String::as_str).collect();
+                    return Ok(Err(Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        format!("tls.options {} are not known here", names.join(", ")),
+                    )));
+                }
+                if tls.frontend_validation.is_some() {
+                    return Ok(Err(Condition::no(
+                        "Accepted",
+                        "UnsupportedValue",
+                        "tls.frontendValidation is not implemented yet",
+                    )));
+                }
+                let Some(first) = tls.certificate_refs.first() else {
+                    return Err(doc.error_at(
+                        &format!("{at}.tls.certificateRefs"),
+                        "an HTTPS listener in Terminate mode needs a certificate reference",
+                    ));
+                };
+                Ok(self
+                    .certificate(doc, first)
+                    .map(Some)
+                    .map_err(|(reason, message)| Condition::no("ResolvedRefs", reason, message)))
+            }
+            (other, _) => Ok(Err(Condition::no(
+                "Accepted",
+                "UnsupportedProtocol",
+                format!("protocol {other} is not served yet; HTTP and HTTPS are"),
+            ))),
+        }
+    }
+
+    /// The certificate a Gateway's `certificateRefs` entry names: a `kubernetes.io/tls`
+    /// Secret in the manifests, or one `gateway_api.secrets` maps to files; else the reason
+    /// and message of the listener's `ResolvedRefs: False`.
+    fn certificate(
+        &self,
+        gateway: &Document,
+        r: &super::resources::SecretObjectReference,
+    ) -> Result<CertificateConfig, (&'static str, String)> {
+        let group = r.group.as_deref().unwrap_or("");
+        let kind = r.kind.as_deref().unwrap_or("Secret");
+        if (group, kind) != ("", "Secret") {
+            return Err((
+                "InvalidCertificateRef",
+                format!("a certificate is a Secret here, not a {kind}"),
+            ));
+        }
+        let namespace = r.namespace.as_deref().unwrap_or(gateway.namespace());
+        let key = format!("{namespace}/{}", r.name);
+        if namespace != gateway.namespace() {
+            let from = (gateway.group(), "Gateway", gateway.namespace());
+            let permitted = self.resources.grants.iter().any(|(grant_ns, grant)| {
+                grant_ns == namespace && grant.permits(from, ("", "Secret", r.name.as_str()))
+            });
+            if !permitted {
+                return Err((
+                    "RefNotPermitted",
+                    format!(
+                        "Secret {key} is in another namespace, and no ReferenceGrant there lets Gateway {} refer to it",
+                        gateway.key()
+                    ),
+                ));
+            }
+        }
+        if let Some(doc) = self.resources.secrets.get(&key) {
+            let (cert, key) = doc
+                .tls_secret()
+                .map_err(|why| ("InvalidCertificateRef", why))?;
+            return Ok(CertificateConfig {
+                cert_pem: Some(cert),
+                key_pem: Some(key),
+                ..CertificateConfig::default()
+            });
+        }
+        if let Some(files) = self.settings.secrets.get(&key) {
+            return Ok(CertificateConfig {
+                cert: Some(files.cert.clone()),
+                key: Some(files.key.clone()),
+                ..CertificateConfig::default()
+            });
+        }
+        Err((
+            "InvalidCertificateRef",
+            format!("Secret {key} is neither in the manifests nor in gateway_api.secrets"),
+        ))
     }
 
     /// Attaches every HTTPRoute to the listeners it may use, and turns its rules into entries.
@@ -752,6 +863,7 @@ impl<'d> Translator<'_, 'd> {
                     }
                 }
                 let filters = self.policy_filters(g, gateway, &members, index, policies)?;
+                let tls = listener_tls(gateway, &members);
                 let first = members.first().copied().unwrap_or(0);
                 self.out.mounts.push(gateway.doc.mount(
                     format!("listeners[{index}]"),
@@ -763,8 +875,7 @@ impl<'d> Translator<'_, 'd> {
                     filters,
                     limits: ListenerLimits::default(),
                     routes,
-                    // HTTPS listeners are refused as unsupported before this point.
-                    tls: None,
+                    tls,
                     h2c: false,
                 });
             }
@@ -1611,6 +1722,24 @@ pub(super) fn split_host_port(target: &str) -> Option<(String, u16)> {
     let (host, port) = target.rsplit_once(':')?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     (!host.is_empty()).then(|| Some((host.to_owned(), port.parse().ok()?)))?
+}
+
+/// The TLS of the native listener serving `members` (listeners of one port, which share a
+/// protocol): each HTTPS member's certificate, chosen by its host name (SNI), the member
+/// without one the default. `None` for HTTP.
+fn listener_tls(gateway: &ServedGateway<'_>, members: &[usize]) -> Option<ListenerTls> {
+    let certificates: Vec<CertificateConfig> = members
+        .iter()
+        .filter_map(|&i| {
+            let l = &gateway.listeners[i];
+            let certificate = l.certificate.clone()?;
+            Some(CertificateConfig {
+                hostnames: l.hostname.iter().cloned().collect(),
+                ..certificate
+            })
+        })
+        .collect();
+    (!certificates.is_empty()).then(|| ListenerTls::with_certificates(certificates))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! before anything serves with them, so that a broken file is a config error naming its field
 //! and never a panic or a failed handshake later.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,9 +29,57 @@ pub struct LoadedCertificate {
     pub not_after: SystemTime,
 }
 
-/// Reads `entry`'s chain and key (paths relative to `base`) and checks that they belong
-/// together. `at` is the entry's field path. Problems that still let it serve (expired, soon
-/// to expire, a hostname the certificate does not cover) are pushed onto `warnings`.
+/// Where one PEM comes from: a file (relative to the config's folder) or text in the config.
+enum Pem<'a> {
+    File(PathBuf),
+    Text(&'a str),
+}
+
+impl<'a> Pem<'a> {
+    /// The entry's `name` (`cert`, `key`) as given, and the field it was given in; validation
+    /// has made sure one of the two forms is.
+    fn of(
+        file: Option<&PathBuf>,
+        text: Option<&'a String>,
+        name: &str,
+        at: &str,
+        base: &Path,
+    ) -> (Self, String) {
+        match (file, text) {
+            (Some(path), _) => (Pem::File(base.join(path)), format!("{at}.{name}")),
+            (None, text) => (
+                Pem::Text(text.map_or("", String::as_str)),
+                format!("{at}.{name}_pem"),
+            ),
+        }
+    }
+
+    /// How messages name it.
+    fn describe(&self) -> String {
+        match self {
+            Pem::File(path) => path.display().to_string(),
+            Pem::Text(_) => "the PEM text".to_owned(),
+        }
+    }
+
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>, rustls_pki_types::pem::Error> {
+        match self {
+            Pem::File(path) => CertificateDer::pem_file_iter(path)?.collect(),
+            Pem::Text(text) => CertificateDer::pem_slice_iter(text.as_bytes()).collect(),
+        }
+    }
+
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>, rustls_pki_types::pem::Error> {
+        match self {
+            Pem::File(path) => PrivateKeyDer::from_pem_file(path),
+            Pem::Text(text) => PrivateKeyDer::from_pem_slice(text.as_bytes()),
+        }
+    }
+}
+
+/// Reads `entry`'s chain and key and checks that they belong together. `at` is the entry's
+/// field path. Problems that still let it serve (expired, soon to expire, a hostname the
+/// certificate does not cover) are pushed onto `warnings`.
 pub fn load(
     entry: &CertificateConfig,
     at: &str,
@@ -40,19 +88,25 @@ pub fn load(
     warnings: &mut Vec<ConfigError>,
 ) -> Result<LoadedCertificate, ConfigError> {
     let base = loaded.origin.base_dir();
-    let chain = read_chain(&base.join(&entry.cert), &format!("{at}.cert"), loaded)?;
-    let key_path = base.join(&entry.key);
-    let key_field = format!("{at}.key");
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+    let (cert, cert_field) = Pem::of(
+        entry.cert.as_ref(),
+        entry.cert_pem.as_ref(),
+        "cert",
+        at,
+        base,
+    );
+    let (key_pem, key_field) = Pem::of(entry.key.as_ref(), entry.key_pem.as_ref(), "key", at, base);
+    let chain = chain_of(&cert, &cert_field, loaded)?;
+    let key = key_pem.private_key().map_err(|e| {
         loaded.error_at(
             &key_field,
-            format!("cannot read a private key from {}: {e}", key_path.display()),
+            format!("cannot read a private key from {}: {e}", key_pem.describe()),
         )
     })?;
     let signing_key = provider.key_provider.load_private_key(key).map_err(|e| {
         loaded.error_at(
             &key_field,
-            format!("{}: unusable private key: {e}", key_path.display()),
+            format!("{}: unusable private key: {e}", key_pem.describe()),
         )
     })?;
     let leaf = chain[0].clone();
@@ -67,25 +121,30 @@ pub fn load(
                 &key_field,
                 format!(
                     "{} is not the key of the certificate in {}",
-                    key_path.display(),
-                    entry.cert.display()
+                    key_pem.describe(),
+                    entry
+                        .cert
+                        .as_ref()
+                        .map_or("cert_pem".to_owned(), |c| c.display().to_string())
                 ),
             ));
         }
     }
 
-    let cert_field = format!("{at}.cert");
     let (_, parsed) = X509Certificate::from_der(leaf.as_ref()).map_err(|e| {
         loaded.error_at(
             &cert_field,
-            format!("{}: not an X.509 certificate: {e}", entry.cert.display()),
+            format!("{}: not an X.509 certificate: {e}", cert.describe()),
         )
     })?;
     let dns_names = dns_names(&parsed);
     let not_after = unix_time(parsed.validity().not_after.timestamp());
     let not_before = unix_time(parsed.validity().not_before.timestamp());
     let now = SystemTime::now();
-    let cert_name = entry.cert.display();
+    let cert_name = entry
+        .cert
+        .as_ref()
+        .map_or("the certificate".to_owned(), |c| c.display().to_string());
     if not_after <= now {
         warnings.push(loaded.error_at(
             &cert_field,
@@ -134,13 +193,21 @@ pub fn read_chain(
     field: &str,
     loaded: &LoadedConfig,
 ) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect())
-        .map_err(|e| loaded.error_at(field, format!("cannot read {}: {e}", path.display())))?;
+    chain_of(&Pem::File(path.to_owned()), field, loaded)
+}
+
+fn chain_of(
+    pem: &Pem<'_>,
+    field: &str,
+    loaded: &LoadedConfig,
+) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
+    let chain = pem
+        .certificates()
+        .map_err(|e| loaded.error_at(field, format!("cannot read {}: {e}", pem.describe())))?;
     if chain.is_empty() {
         return Err(loaded.error_at(
             field,
-            format!("{} holds no PEM certificate", path.display()),
+            format!("{} holds no PEM certificate", pem.describe()),
         ));
     }
     Ok(chain)
