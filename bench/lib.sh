@@ -321,3 +321,98 @@ measure_cpu() {
     after=$(cpu_seconds "$4")
     echo "$line|$before|$after"
 }
+
+# A self-signed P-256 certificate for bench.test, in $work/cert.pem and $work/key.pem.
+make_cert() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=bench.test -addext subjectAltName=DNS:bench.test \
+        -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+}
+
+# nginx as the same reverse proxy as start_nginx_proxy, on TLS with HTTP/2 and HTTP/1.1 by
+# ALPN, with make_cert's certificate (session tickets and cache off, as the gateway has
+# none). Sets NGINX_TLS_PORT and NGINX_TLS_PID.
+start_nginx_tls() {
+    NGINX_TLS_PORT=$(port)
+    local d="$work/nginx-tls"
+    mkdir -p "$d"
+    {
+        nginx_head "$d"
+        cat <<NGINX
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    http2_max_requests 1000000;
+$(nginx_temp_paths "$d")
+    upstream app_latest { server 127.0.0.2:$BACKEND_PORT; keepalive 128; }
+    upstream app_v2 { server 127.0.0.3:$BACKEND_PORT; keepalive 128; }
+    map \$http_x_version_override \$version_backend { v2 app_v2; default app_latest; }
+    server {
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2;
+        ssl_certificate $work/cert.pem;
+        ssl_certificate_key $work/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
+        ssl_session_cache off;
+        location / {
+            proxy_pass http://\$version_backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+NGINX
+    } >"$d/nginx.conf"
+    taskset -c 0 nginx -c "$d/nginx.conf" >"$work/nginx-tls.log" 2>&1 &
+    NGINX_TLS_PID=$!
+    pids+=("$NGINX_TLS_PID")
+    wait_port 127.0.0.1 "$NGINX_TLS_PORT"
+}
+
+# The gateway on the lab's pipeline with a TLS listener (make_cert's certificate, HTTP/2 and
+# HTTP/1.1 by ALPN) beside its plaintext one. Sets what start_gateway sets, and
+# GATEWAY_TLS_PORT.
+start_gateway_tls() {
+    GATEWAY_PORT=$(port)
+    GATEWAY_TLS_PORT=$(port)
+    GATEWAY_ADMIN=127.0.0.1:$(port)
+    local config="$work/gateway-tls.yaml"
+    cat >"$config" <<YAML
+server: { threads: 1 }
+admin: { address: $GATEWAY_ADMIN }
+access_log: { enabled: false }
+backends:
+  - { name: app-latest, static: { host: 127.0.0.2, port: $BACKEND_PORT } }
+  - { name: app-v2, static: { host: 127.0.0.3, port: $BACKEND_PORT } }
+listeners:
+  - name: plain
+    address: 127.0.0.1:$GATEWAY_PORT
+$(lab_filters_yaml)
+$(lab_routes_yaml)
+  - name: tls
+    address: 127.0.0.1:$GATEWAY_TLS_PORT
+    tls:
+      certificates: [{ cert: $work/cert.pem, key: $work/key.pem }]
+$(lab_filters_yaml)
+$(lab_routes_yaml)
+YAML
+    RUST_LOG=warn taskset -c 0 "$BIN" run --config "$config" >"$work/gateway-tls.log" 2>&1 &
+    GATEWAY_PID=$!
+    pids+=("$GATEWAY_PID")
+    wait_port 127.0.0.1 "$GATEWAY_TLS_PORT"
+}
+
+# Runs h2load against $1 (HTTP/2 over TLS, $CONNECTIONS connections, $STREAMS streams each)
+# and prints "requests|req/s|p50 us|p99 us|errors" as `measure` does (h2load gives no
+# percentiles: mean and max request time instead).
+measure_h2() {
+    local out requests rps mean max failed
+    out=$(taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m"${STREAMS:-10}" -D"${DURATION%s}" "$1")
+    rps=$(awk '/^finished in/ { gsub(",", ""); print $4 }' <<<"$out")
+    requests=$(awk '/^requests:/ { print $8 }' <<<"$out")
+    failed=$(awk '/^requests:/ { print $10 + $12 }' <<<"$out")
+    mean=$(to_us "$(awk '/^time for request:/ { print $6 }' <<<"$out")")
+    max=$(to_us "$(awk '/^time for request:/ { print $5 }' <<<"$out")")
+    echo "$requests|$rps|$mean|$max|$failed"
+}

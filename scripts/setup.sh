@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building Switchyard needs beyond the Rust toolchain, when it is missing:
 #   cmake  - pingora's zlib-ng (via flate2) builds with it.
-# Extra Debian packages can be named as arguments (the benches ask for wrk and nginx-light,
-# the tests for prometheus); each is installed when its command is missing.
+# Extra Debian packages can be named as arguments (the benches ask for wrk, nginx-light and
+# h2load, from nghttp2-client; the tests for prometheus); each is installed when its command
+# is missing.
 set -euo pipefail
 
 need=()
@@ -11,6 +12,7 @@ command -v cc >/dev/null 2>&1 || need+=(build-essential)
 for pkg in "$@"; do
     case "$pkg" in
         nginx-light) command -v nginx >/dev/null 2>&1 || need+=(nginx-light) ;;
+        h2load) command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client) ;;
         *) command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg") ;;
     esac
 done
