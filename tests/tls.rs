@@ -619,3 +619,109 @@ listeners:
         assert!(stdout.contains(expected), "summary lacks {expected:?}:\n{stdout}");
     }
 }
+
+#[test]
+fn a_tls_connection_counts_against_max_connections_from_its_first_byte() {
+    let setup = setup(&[]);
+    let (d, echo_addr) = (setup.dir.path(), setup.echo_addr);
+    let main = free_addr("127.0.0.1");
+    let listeners = format!(
+        "  - name: main
+    address: {main}
+    limits: {{ max_connections: 1 }}
+    tls:
+      certificates: [{{ cert: {}, key: {} }}]
+{ROUTES}",
+        path(d, "api.pem"),
+        path(d, "api-key.pem"),
+    );
+    let gw = gateway(&listeners, echo_addr, main);
+    let ca = ca_args(d, "api");
+    let args = [ca[0].as_str(), ca[1].as_str()];
+
+    // A client that has not even started its handshake holds the one slot.
+    let holder = TcpStream::connect(main).expect("connect");
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = fetch("https://api.example.test/", main, &args);
+    assert_eq!(
+        refused.status, 0,
+        "a second connection was served: {refused:?}"
+    );
+    assert!(
+        !refused.body.contains("HTTP/1.1"),
+        "plaintext in a TLS connection"
+    );
+    wait_metric(
+        &gw,
+        "switchyard_downstream_connections_closed_total{listener=\"main\",reason=\"max_connections\"}",
+        1.0,
+    );
+    drop(holder);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    loop {
+        let ok = fetch("https://api.example.test/", main, &args);
+        if ok.status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the slot never came back: {ok:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigterm_lets_http2_streams_over_tls_finish() {
+    let setup = setup(&[]);
+    let (d, echo_addr) = (setup.dir.path(), setup.echo_addr);
+    let main = free_addr("127.0.0.1");
+    let yaml = format!(
+        "server: {{ shutdown_timeout: 10s }}
+backends: [{{ name: app, static: {{ host: {}, port: {} }} }}]
+listeners:
+  - name: main
+    address: {main}
+    tls:
+      certificates: [{{ cert: {}, key: {} }}]
+{ROUTES}",
+        echo_addr.ip(),
+        echo_addr.port(),
+        path(d, "api.pem"),
+        path(d, "api-key.pem"),
+    );
+    let mut gw = Gateway::start(&yaml, main, &[]);
+    let body = d.join("body.bin");
+    std::fs::write(&body, vec![b'x'; 24 * 1024]).expect("write body");
+    let ca = ca_args(d, "api");
+    let upload = {
+        let (body, ca) = (body.clone(), ca.clone());
+        std::thread::spawn(move || {
+            slow_upload(
+                "https://api.example.test/up",
+                main,
+                &body,
+                &["--http2", ca[0].as_str(), &ca[1]],
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &gw.proc.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+
+    let done = upload.join().expect("upload thread");
+    assert_eq!((done.status, done.version.as_str()), (200, "2"), "{done:?}");
+    assert_eq!(done.json()["bodyBytes"], 24 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = gw.proc.child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "exit status {exit}");
+}
