@@ -71,23 +71,20 @@ start_backends() {
     wait_port 127.0.0.2 "$BACKEND_PORT"
 }
 
-# nginx as a reverse proxy: routes by x-version-override, upstream keepalive, X-Forwarded-For.
-start_nginx_proxy() {
-    NGINX_PORT=$(port)
-    local d="$work/nginx-proxy"
-    mkdir -p "$d"
-    {
-        nginx_head "$d"
-        cat <<NGINX
+# nginx.conf of a reverse proxy rooted in $1: routes by x-version-override, upstream
+# keepalive, X-Forwarded-For. $2: the server's `listen` line and anything else it needs.
+nginx_proxy_conf() {
+    nginx_head "$1"
+    cat <<NGINX
 http {
     access_log off;
     keepalive_requests 1000000;
-$(nginx_temp_paths "$d")
+$(nginx_temp_paths "$1")
     upstream app_latest { server 127.0.0.2:$BACKEND_PORT; keepalive 128; }
     upstream app_v2 { server 127.0.0.3:$BACKEND_PORT; keepalive 128; }
     map \$http_x_version_override \$version_backend { v2 app_v2; default app_latest; }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+$2
         location / {
             proxy_pass http://\$version_backend;
             proxy_http_version 1.1;
@@ -97,7 +94,14 @@ $(nginx_temp_paths "$d")
     }
 }
 NGINX
-    } >"$d/nginx.conf"
+}
+
+# nginx as the reverse proxy of nginx_proxy_conf, plaintext. Sets NGINX_PORT and NGINX_PID.
+start_nginx_proxy() {
+    NGINX_PORT=$(port)
+    local d="$work/nginx-proxy"
+    mkdir -p "$d"
+    nginx_proxy_conf "$d" "        listen 127.0.0.1:$NGINX_PORT;" >"$d/nginx.conf"
     taskset -c 0 nginx -c "$d/nginx.conf" >"$work/nginx-proxy.log" 2>&1 &
     NGINX_PID=$!
     pids+=("$NGINX_PID")
@@ -336,34 +340,12 @@ start_nginx_tls() {
     NGINX_TLS_PORT=$(port)
     local d="$work/nginx-tls"
     mkdir -p "$d"
-    {
-        nginx_head "$d"
-        cat <<NGINX
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    http2_max_requests 1000000;
-$(nginx_temp_paths "$d")
-    upstream app_latest { server 127.0.0.2:$BACKEND_PORT; keepalive 128; }
-    upstream app_v2 { server 127.0.0.3:$BACKEND_PORT; keepalive 128; }
-    map \$http_x_version_override \$version_backend { v2 app_v2; default app_latest; }
-    server {
-        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2;
+    nginx_proxy_conf "$d" "        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2;
         ssl_certificate $work/cert.pem;
         ssl_certificate_key $work/key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_tickets off;
-        ssl_session_cache off;
-        location / {
-            proxy_pass http://\$version_backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        }
-    }
-}
-NGINX
-    } >"$d/nginx.conf"
+        ssl_session_cache off;" >"$d/nginx.conf"
     taskset -c 0 nginx -c "$d/nginx.conf" >"$work/nginx-tls.log" 2>&1 &
     NGINX_TLS_PID=$!
     pids+=("$NGINX_TLS_PID")
