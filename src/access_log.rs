@@ -40,6 +40,9 @@ pub struct Entry<'a> {
     pub tls_version: Option<&'a str>,
     /// The subject of the client's verified certificate (mutual TLS).
     pub client_subject: Option<&'a str>,
+    /// The `grpc-status` of a gRPC call the gateway answered itself; `status` is then the HTTP
+    /// status that answer stands for.
+    pub grpc_status: Option<u8>,
 }
 
 impl Entry<'_> {
@@ -67,6 +70,7 @@ impl Entry<'_> {
             "tls": self.tls_version,
             "client_subject": self.client_subject,
             "status": self.status,
+            "grpc_status": self.grpc_status,
             "listener": self.listener,
             "route": self.route,
             "backend": self.backend,

@@ -97,7 +97,7 @@ fn redact_key_material(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
-                if key == "inline" || key == "key" || key.ends_with("_key") {
+                if key == "inline" || key == "key" || key == "key_pem" || key.ends_with("_key") {
                     *v = Value::String("[redacted]".into());
                 } else {
                     redact_key_material(v);
@@ -166,6 +166,7 @@ mod tests {
                 { "name": "lab", "jwks": { "inline": "{\"keys\": []}" } }
             ] } }] } }],
             "tls": { "client_key": "/etc/key.pem", "note": "-----BEGIN PRIVATE KEY-----" },
+            "certificates": [{ "cert_pem": "-----BEGIN CERTIFICATE-----", "key_pem": "MIGH..." }],
             "name": "kept",
         });
         redact_key_material(&mut v);
@@ -173,6 +174,8 @@ mod tests {
         assert!(!text.contains("keys"), "{text}");
         assert!(!text.contains("PRIVATE"), "{text}");
         assert!(!text.contains("/etc/key.pem"), "{text}");
+        assert!(!text.contains("MIGH"), "{text}");
+        assert!(text.contains("BEGIN CERTIFICATE"), "{text}");
         assert!(text.contains("kept"));
     }
 }

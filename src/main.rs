@@ -106,6 +106,9 @@ enum Command {
         /// Require a client certificate chaining to this PEM CA (mutual TLS).
         #[arg(long, requires = "tls_cert")]
         tls_client_ca: Option<String>,
+        /// Also accept HTTP/2 with prior knowledge (h2c), in plaintext.
+        #[arg(long, conflicts_with = "tls_cert")]
+        h2c: bool,
     },
 }
 
@@ -246,6 +249,7 @@ fn execute(command: Command) -> Result<(), Failure> {
             tls_cert,
             tls_key,
             tls_client_ca,
+            h2c,
         } => {
             init_logging("warn");
             let tls = match (&tls_cert, &tls_key) {
@@ -256,7 +260,7 @@ fn execute(command: Command) -> Result<(), Failure> {
                 }),
                 _ => None,
             };
-            match switchyard::lab::echo::run(listen, &name, usize::from(threads), tls) {
+            match switchyard::lab::echo::run(listen, &name, usize::from(threads), tls, h2c) {
                 Err(e) => Err(Failure::input(e)),
             }
         }

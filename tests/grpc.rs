@@ -177,6 +177,20 @@ fn the_gateways_own_answers_are_grpc_statuses() {
     let _ = lab.v2.child.wait();
     let down = call(gw, "Unary", &[&bearer("v2")], &["hi"], None);
     assert_eq!(down.code, "UNAVAILABLE", "{}", down.details);
+    // The access log and metrics count what the answer stands for, 502, and say the status.
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    loop {
+        let log = lab.gw.proc.output();
+        let line = log
+            .lines()
+            .find(|l| l.contains("\"grpc_status\":14") && l.contains("\"route\":\"tenant-v2\""));
+        if let Some(line) = line {
+            assert!(line.contains("\"status\":502"), "{line}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no log line:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // The other version still serves.
     let (by, _) = unary_served_by(&call(gw, "Unary", &[], &["hi"], None));
     assert_eq!(by, "latest");
@@ -223,4 +237,73 @@ listeners:
     assert_eq!(by, "secure");
     let chat = call(gw.addr, "Chat", &[], &["x", "y"], tls);
     assert_eq!(chat.replies, ["secure:x", "secure:y"], "{}", chat.details);
+}
+
+#[test]
+fn an_h2c_backend_is_probed_and_proxied_over_http2() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let backend = free_addr("127.0.0.5");
+    let log = dir.path().join("echo.log");
+    let file = std::fs::File::create(&log).expect("log");
+    let mut child = Command::new(BIN)
+        .args([
+            "echo",
+            "--listen",
+            &backend.to_string(),
+            "--name",
+            "h2",
+            "--h2c",
+        ])
+        .stdout(file.try_clone().expect("clone"))
+        .stderr(file)
+        .spawn()
+        .expect("spawn echo");
+    wait_for_port(backend, &mut child);
+    let _echo = Proc { child, log };
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        "access_log: {{ enabled: false }}
+backends:
+  - name: h2
+    static: {{ host: {}, port: {} }}
+    protocol: h2c
+    health_check: {{ path: /healthz, interval: 200ms, healthy_threshold: 1 }}
+listeners:
+  - {{ name: main, address: '{listen}', routes: [{{ name: all, backend: h2 }}] }}
+",
+        backend.ip(),
+        backend.port()
+    );
+    let gw = Gateway::start(&yaml, listen, &[]);
+    // The probe must pass (an HTTP/2 request carries no `connection` header) before traffic
+    // flows; then the backend sees HTTP/2 while the client spoke HTTP/1.1.
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
+    let resp = loop {
+        let resp = gw.get("/x", &[]);
+        if resp.status == 200 || std::time::Instant::now() > deadline {
+            break resp;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(resp.served_by(), "h2");
+    assert_eq!(resp.json()["version"], "HTTP/2.0");
+    // Several probes later, every one has passed.
+    let passed = |result: &str| {
+        let metrics = String::from_utf8_lossy(&gw.admin_get("/metrics").body).into_owned();
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("switchyard_backend_host_health_checks_total{"))
+            .filter(|l| l.contains(&format!("result=\"{result}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    while passed("passed") < 3.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "probes: {} failed",
+            passed("failed")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(passed("failed"), 0.0);
 }

@@ -67,7 +67,7 @@ fn bounded<T>(lab: &Lab, max_cpu: Duration, max_growth: u64, attack: impl FnOnce
     let started = Instant::now();
     assert_eq!(lab.gw.get("/after", &[]).served_by(), "latest");
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(3),
         "a normal request took {:?}",
         started.elapsed()
     );
@@ -76,10 +76,25 @@ fn bounded<T>(lab: &Lab, max_cpu: Duration, max_growth: u64, attack: impl FnOnce
 
 const MIB: u64 = 1024 * 1024;
 
+/// Requests that came in over HTTP/2, however they ended.
+fn http2_requests(lab: &Lab) -> f64 {
+    lab.gw
+        .admin_get("/metrics")
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("switchyard_requests_total{") && l.contains("HTTP/2"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// What one attack may cost the gateway, with room for a debug build on a busy machine: an
+/// unbounded one costs far more (every reset stream proxied, every flood frame queued).
+const MAX_CPU: Duration = Duration::from_secs(5);
+
 #[test]
 fn rapid_reset_is_told_to_calm_down() {
     let lab = h2c_lab();
-    let outcome = bounded(&lab, Duration::from_secs(2), 16 * MIB, || {
+    let outcome = bounded(&lab, MAX_CPU, 16 * MIB, || {
         let mut conn = H2Conn::connect(lab.gw.addr);
         let mut sent = 0;
         for i in 0..10_000u32 {
@@ -106,12 +121,7 @@ fn rapid_reset_is_told_to_calm_down() {
         "after {sent} streams: {outcome:?}"
     );
     // Only a handful of the streams were ever proxied.
-    let metrics = lab.gw.admin_get("/metrics").text();
-    let proxied: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("switchyard_requests_total{") && l.contains("HTTP/2"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
+    let proxied = http2_requests(&lab);
     assert!(
         proxied < 200.0,
         "{proxied} of {sent} reset streams were handled"
@@ -121,7 +131,7 @@ fn rapid_reset_is_told_to_calm_down() {
 #[test]
 fn a_continuation_flood_is_cut_off() {
     let lab = h2c_lab();
-    let (written, outcome) = bounded(&lab, Duration::from_secs(2), 16 * MIB, || {
+    let (written, outcome) = bounded(&lab, MAX_CPU, 16 * MIB, || {
         let mut conn = H2Conn::connect(lab.gw.addr);
         // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION
         // frames of 1 KB each, up to 20 MB.
@@ -144,7 +154,7 @@ fn a_continuation_flood_is_cut_off() {
 #[test]
 fn an_hpack_bomb_does_not_expand() {
     let lab = h2c_lab();
-    let outcome = bounded(&lab, Duration::from_secs(2), 16 * MIB, || {
+    let outcome = bounded(&lab, MAX_CPU, 16 * MIB, || {
         let mut conn = H2Conn::connect(lab.gw.addr);
         // A 4 KB value into the dynamic table, then blocks of 4000 one-byte references to it:
         // 16 MB of headers per 4 KB on the wire.
@@ -167,11 +177,12 @@ fn an_hpack_bomb_does_not_expand() {
         outcome.goaway().is_some() || outcome.closed,
         "the bomb was accepted: {outcome:?}"
     );
-    // No request with the bomb's headers ever reached a backend.
-    let metrics = lab.gw.admin_get("/metrics").text();
+    // None of the bomb's requests was handled (the first, which only filled the table, may
+    // have been).
     assert!(
-        !metrics.contains("protocol=\"HTTP/2\",route=\"default\",status=\"200\""),
-        "{metrics}"
+        http2_requests(&lab) <= 1.0,
+        "{}",
+        lab.gw.admin_get("/metrics").text()
     );
 }
 
@@ -182,7 +193,7 @@ fn settings_and_ping_floods_cost_little() {
         // 20 000 frames that each ask for an acknowledgement, none of which is read while
         // they are sent: the gateway may stop reading or close, but must not queue answers
         // without bound (`bounded` checks its memory and CPU, and that others are served).
-        bounded(&lab, Duration::from_secs(2), 16 * MIB, || {
+        bounded(&lab, MAX_CPU, 16 * MIB, || {
             let mut conn = H2Conn::connect(lab.gw.addr);
             for _ in 0..20_000 {
                 if conn.send(kind, 0, 0, &payload).is_err() {

@@ -9,6 +9,7 @@ mod common;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -269,6 +270,7 @@ fn mutual_tls_requires_a_client_certificate_and_cel_reads_it() {
               set:
                 - {{ name: x-client-name, value: 'source.certificate.dnsNames[0]' }}
                 - {{ name: x-client-subject, value: 'source.certificate.subject' }}
+                - {{ name: x-client-cn, value: 'source.certificate.commonName' }}
 {ROUTES}",
         path(d, "api.pem"),
         path(d, "api-key.pem"),
@@ -301,6 +303,23 @@ fn mutual_tls_requires_a_client_certificate_and_cel_reads_it() {
         assert_eq!(seen["x-client-subject"], "CN=orders.internal", "{ok:?}");
     }
 
+    // A common name that looks like more of the name cannot pass for it: the subject is
+    // RFC 4514, most specific first, with the value's comma escaped.
+    make_leaf(
+        d,
+        "clients",
+        "tricky",
+        "/O=Acme/CN=orders, O=Evil",
+        "tricky.internal",
+    );
+    let tricky = with_cert("tricky", &[]);
+    let seen = &tricky.json()["headers"];
+    assert_eq!(
+        seen["x-client-subject"], "CN=orders\\, O=Evil,O=Acme",
+        "{tricky:?}"
+    );
+    assert_eq!(seen["x-client-cn"], "orders, O=Evil", "{tricky:?}");
+
     let stranger = with_cert("stranger", &[]);
     assert_eq!(
         stranger.status, 0,
@@ -330,6 +349,55 @@ fn slow_upload(url: &str, addr: SocketAddr, body: &Path, args: &[&str]) -> commo
     all.push(&at_file);
     all.extend_from_slice(args);
     fetch(url, addr, &all)
+}
+
+/// How long the gateway keeps an h2c connection that sends its preface and SETTINGS and
+/// then nothing.
+fn idle_h2c(addr: SocketAddr) -> Duration {
+    let started = Instant::now();
+    let mut conn = common::h2_frames::H2Conn::connect(addr);
+    let outcome = conn.read_until(Duration::from_secs(10), |_| false);
+    assert!(outcome.closed, "still open after 10 s");
+    started.elapsed()
+}
+
+/// How long the gateway keeps a TLS connection (ALPN `alpn`) that completes its handshake,
+/// sends the HTTP/2 preface if `preface`, and then nothing; measured from the handshake's end
+/// by Python's ssl module.
+fn idle_tls(addr: SocketAddr, alpn: &str, preface: bool) -> Duration {
+    let script = r#"
+import socket, ssl, sys, time
+addr, alpn, preface = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+host, port = addr.rsplit(":", 1)
+context = ssl.create_default_context()
+context.check_hostname = False
+context.verify_mode = ssl.CERT_NONE
+context.set_alpn_protocols([alpn])
+raw = socket.create_connection((host, int(port)), timeout=10)
+conn = context.wrap_socket(raw, server_hostname="api.example.test")
+started = time.monotonic()
+if preface:
+    conn.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+try:
+    while conn.recv(4096):
+        pass
+except (OSError, ssl.SSLError):
+    pass
+print(time.monotonic() - started)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &addr.to_string(), alpn])
+        .arg(if preface { "1" } else { "0" })
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let seconds: f64 = text.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "no lifetime: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Duration::from_secs_f64(seconds)
 }
 
 #[test]
@@ -399,6 +467,19 @@ fn h2c_and_http2_requests_outlive_the_header_deadline() {
         ),
         0.0
     );
+
+    // Connections that never send a request are closed at the header deadline, whatever
+    // their protocol, and only plaintext HTTP/1.1 is told so with a 408.
+    for (name, lifetime) in [
+        ("h2c", idle_h2c(plain)),
+        ("TLS, HTTP/1.1", idle_tls(tls, "http/1.1", false)),
+        ("TLS, HTTP/2", idle_tls(tls, "h2", true)),
+    ] {
+        assert!(
+            lifetime >= Duration::from_millis(800) && lifetime < Duration::from_secs(5),
+            "{name}: closed after {lifetime:?}"
+        );
+    }
 
     // A plaintext client that sends nothing still gets its 408.
     let mut silent = TcpStream::connect(plain).expect("connect");
@@ -482,9 +563,15 @@ fn certificates_reload_under_load_and_a_broken_one_keeps_the_last_good() {
         )
     };
     std::thread::sleep(Duration::from_millis(500));
-    // The key first, then the certificate: each write is a change the reload sees; the pair
-    // is inconsistent in between, which the reload must refuse without harm.
+    // The key first, then the certificate, a reload apart: the pair is inconsistent in
+    // between, which the reload must refuse without harm while the old pair serves.
+    let failures_before = reloads("failure");
     replace(&d.join("second-key.pem"), &key);
+    wait_metric(
+        &gw,
+        "switchyard_config_reloads_total{result=\"failure\"}",
+        failures_before + 1.0,
+    );
     replace(&d.join("second.pem"), &cert);
     let deadline = Instant::now() + IO_TIMEOUT;
     while !served_certificate(main, Some("api.example.test")).is_some_and(|s| s.contains("second"))
@@ -641,7 +728,11 @@ fn a_tls_connection_counts_against_max_connections_from_its_first_byte() {
 
     // A client that has not even started its handshake holds the one slot.
     let holder = TcpStream::connect(main).expect("connect");
-    std::thread::sleep(Duration::from_millis(200));
+    wait_metric(
+        &gw,
+        "switchyard_downstream_connections{listener=\"main\"}",
+        1.0,
+    );
     let refused = fetch("https://api.example.test/", main, &args);
     assert_eq!(
         refused.status, 0,
@@ -705,7 +796,8 @@ listeners:
             )
         })
     };
-    std::thread::sleep(Duration::from_millis(1000));
+    // SIGTERM once the upload is surely in flight.
+    wait_metric(&gw, "switchyard_requests_in_flight{listener=\"main\"}", 1.0);
     let status = std::process::Command::new("kill")
         .args(["-TERM", &gw.proc.child.id().to_string()])
         .status()

@@ -141,8 +141,11 @@ pub struct RequestState {
 /// as `source.certificate` and the access log records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
-    /// The subject's distinguished name (`CN=orders,O=Acme`).
+    /// The subject's distinguished name as RFC 4514 writes it (`CN=orders,O=Acme`: the most
+    /// specific name first, values escaped).
     pub subject: String,
+    /// The subject's first common name (`orders`), when it has one.
+    pub common_name: Option<String>,
     /// The DNS names of its subjectAltName, lower case.
     pub dns_names: Vec<String>,
     /// SHA-256 of the certificate's DER, in lower-case hex.

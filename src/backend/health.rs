@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use pingora::connectors::http::Connector;
 use pingora::lb::health_check::HealthCheck;
 use pingora::lb::{Backend as LbBackend, HealthRegistry};
+use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use switchyard_filters::RequestHeader;
@@ -95,7 +96,11 @@ impl Probe {
             "user-agent",
             concat!("switchyard-health-check/", env!("CARGO_PKG_VERSION")),
         )?;
-        request.insert_header("connection", "close")?;
+        // HTTP/1.1 only: HTTP/2 has no connection-specific headers (RFC 9113 §8.2.2), and
+        // the h2 crate refuses to send a request that has one.
+        if !matches!(target.peer.options.alpn, ALPN::H2) {
+            request.insert_header("connection", "close")?;
+        }
         session.write_request_header(Box::new(request)).await?;
         session.finish_request_body().await?;
         session.read_response_header().await?;

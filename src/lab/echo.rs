@@ -1,7 +1,7 @@
 //! `switchyard echo`: the versioned echo app used as a backend in the demo, tests and benches.
 //!
 //! It answers every request with JSON describing what it received:
-//! `{"servedBy", "method", "path", "headers", "client", "bodyBytes"}`. A request header
+//! `{"servedBy", "method", "path", "headers", "client", "bodyBytes", "version"}`. A request header
 //! `x-echo-set-header: Name-1:value-1,Name-2:value-2` makes it answer with those response
 //! headers too, as the Gateway API conformance suite's echo does, so tests can see what the
 //! gateway does to a response.
@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use http::{header, Response, StatusCode};
 use std::sync::Arc;
 
-use pingora::apps::http_app::ServeHttp;
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
@@ -63,6 +64,7 @@ impl ServeHttp for Echo {
             "headers": headers,
             "client": session.client_addr().map(|a| a.to_string()),
             "bodyBytes": body_bytes,
+            "version": format!("{:?}", req.version),
         })
         .to_string()
         .into_bytes();
@@ -130,13 +132,14 @@ pub struct TlsError {
     reason: String,
 }
 
-/// Serves the echo app on `listen` (HTTPS with `tls`) until stopped; returns only when the
-/// TLS files cannot be used.
+/// Serves the echo app on `listen` (HTTPS with `tls`; h2c too with `h2c`) until stopped;
+/// returns only when the TLS files cannot be used.
 pub fn run(
     listen: SocketAddr,
     name: &str,
     threads: usize,
     tls: Option<TlsFiles<'_>>,
+    h2c: bool,
 ) -> Result<std::convert::Infallible, TlsError> {
     let tls = tls
         .map(|files| {
@@ -155,7 +158,13 @@ pub fn run(
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
-    let mut service = Service::new(format!("echo {name}"), Echo::new(name));
+    let mut app = HttpServer::new_app(Echo::new(name));
+    if h2c {
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
+    let mut service = Service::new(format!("echo {name}"), app);
     match tls {
         None => service.add_tcp(&listen.to_string()),
         Some(settings) => service.add_tls_with_settings(&listen.to_string(), None, settings),

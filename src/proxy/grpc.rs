@@ -12,15 +12,24 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 
 /// Whether `req` is a gRPC call (`content-type: application/grpc`, `+proto` and the like).
+/// gRPC-Web is not: its clients read the status from the body, and get the JSON error.
 pub fn is_grpc(req: &RequestHeader) -> bool {
-    req.headers
-        .get(CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+    req.headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.starts_with(b"application/grpc") && !v.starts_with(b"application/grpc-web")
+    })
 }
 
-/// The gRPC status code for an HTTP error the gateway answers with, after gRPC's own mapping
-/// (doc/http-grpc-status-mapping.md), with a timeout as DEADLINE_EXCEEDED.
-fn code(status: StatusCode) -> u8 {
+/// The gRPC status code for an error the gateway answers with: by its error code when that
+/// says more than the HTTP status (nothing reached a backend it could not connect to, so a
+/// client may retry: UNAVAILABLE, not DEADLINE_EXCEEDED), else after gRPC's own mapping of
+/// HTTP statuses (doc/http-grpc-status-mapping.md), with a timeout as DEADLINE_EXCEEDED.
+fn code(status: StatusCode, error: Option<&str>) -> u8 {
+    if let Some("upstream_connect_failed" | "upstream_connect_timeout" | "upstream_tls_failed") =
+        error
+    {
+        return 14; // UNAVAILABLE
+    }
     match status.as_u16() {
         400 => 13,             // INTERNAL
         401 => 16,             // UNAUTHENTICATED
@@ -39,14 +48,19 @@ fn code(status: StatusCode) -> u8 {
 pub struct GrpcAnswer {
     pub header: LocalResponse,
     pub trailers: HeaderMap,
+    /// The `grpc-status` sent.
+    pub code: u8,
 }
 
 pub fn answer(response: &LocalResponse) -> GrpcAnswer {
     let status = response.status();
-    let message = serde_json::from_slice::<serde_json::Value>(response.body())
-        .ok()
-        .and_then(|body| body.get("message")?.as_str().map(str::to_owned))
-        .unwrap_or_else(|| status.to_string());
+    let body = serde_json::from_slice::<serde_json::Value>(response.body()).ok();
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(name)?.as_str().map(str::to_owned))
+    };
+    let message = field("message").unwrap_or_else(|| status.to_string());
+    let code = code(status, field("error").as_deref());
     let mut header = LocalResponse::empty(StatusCode::OK)
         .with_header(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     for (name, value) in response.headers() {
@@ -55,11 +69,15 @@ pub fn answer(response: &LocalResponse) -> GrpcAnswer {
         }
     }
     let mut trailers = HeaderMap::new();
-    trailers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code(status))));
+    trailers.insert(GRPC_STATUS, HeaderValue::from(u16::from(code)));
     if let Ok(value) = HeaderValue::from_str(&percent_encode(&message)) {
         trailers.insert(GRPC_MESSAGE, value);
     }
-    GrpcAnswer { header, trailers }
+    GrpcAnswer {
+        header,
+        trailers,
+        code,
+    }
 }
 
 /// `grpc-message` encoding: bytes outside printable ASCII, and `%`, as `%XX` (UTF-8).
@@ -101,8 +119,19 @@ mod tests {
         let trailer = |n: &str| grpc.trailers.get(n).and_then(|v| v.to_str().ok());
         assert_eq!(trailer("grpc-status"), Some("16"));
         assert_eq!(trailer("grpc-message"), Some("bad: 100%25"));
-        assert_eq!(code(StatusCode::GATEWAY_TIMEOUT), 4);
-        assert_eq!(code(StatusCode::BAD_GATEWAY), 14);
+        assert_eq!(
+            code(StatusCode::GATEWAY_TIMEOUT, Some("upstream_timeout")),
+            4
+        );
+        assert_eq!(
+            code(
+                StatusCode::GATEWAY_TIMEOUT,
+                Some("upstream_connect_timeout")
+            ),
+            14
+        );
+        assert_eq!(code(StatusCode::BAD_GATEWAY, None), 14);
+        assert_eq!(code(StatusCode::NOT_FOUND, Some("no_route")), 12);
         assert_eq!(percent_encode("é"), "%C3%A9");
     }
 }

@@ -13,7 +13,8 @@
 //!   header, so a client sending a byte every few seconds could hold a connection for as long
 //!   as it likes. The guard gives a new connection `header_read_timeout` to deliver its
 //!   first request header; a client that has not is closed, with a 408 on plaintext
-//!   HTTP/1.1 (never inside TLS or HTTP/2, where raw bytes would be garbage). Later requests
+//!   HTTP/1.1 (never inside TLS or HTTP/2, where raw bytes would be garbage). The same holds
+//!   for HTTP/2, over TLS or h2c: its first stream's header must come in time. Later requests
 //!   on a kept-alive connection are bounded by `idle_timeout` per read; an HTTP/2 connection
 //!   by pingora's idle timeout, which closes it once no stream has been open for
 //!   `idle_timeout`.
@@ -21,16 +22,17 @@
 //! All read the listener's settings from the pipeline serving when the connection arrives,
 //! so a reload changes them (certificates included) for new connections.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::Stream;
+use pingora::protocols::{SocketDigest, Stream};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
@@ -47,11 +49,54 @@ tokio::task_local! {
     static HEADER_READ: Arc<AtomicBool>;
 }
 
+/// The header flags of open h2c connections, by the address of their socket digest: the one
+/// `Arc` pingora shares between a connection and each of its HTTP/2 streams
+/// (`Session::digest`), which run on tasks of their own that the task-local does not reach.
+static H2C_HEADER_READ: LazyLock<Mutex<HashMap<usize, Arc<AtomicBool>>>> =
+    LazyLock::new(Mutex::default);
+
+fn h2c_connections() -> MutexGuard<'static, HashMap<usize, Arc<AtomicBool>>> {
+    // The lock guards plain inserts and removals; a panic cannot leave the map half-changed.
+    H2C_HEADER_READ
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+fn socket_key(digest: &Arc<SocketDigest>) -> usize {
+    Arc::as_ptr(digest) as usize
+}
+
+/// An h2c connection's entry in [`H2C_HEADER_READ`], removed when the connection ends.
+struct H2cConnection {
+    key: usize,
+    header_read: Arc<AtomicBool>,
+}
+
+impl H2cConnection {
+    fn register(stream: &Stream) -> Option<Self> {
+        let key = socket_key(&stream.get_socket_digest()?);
+        let header_read = Arc::new(AtomicBool::new(false));
+        h2c_connections().insert(key, header_read.clone());
+        Some(H2cConnection { key, header_read })
+    }
+}
+
+impl Drop for H2cConnection {
+    fn drop(&mut self) {
+        h2c_connections().remove(&self.key);
+    }
+}
+
 /// Called by the proxy when a request header is in: from then on the guard's header deadline
-/// no longer applies to the connection.
+/// no longer applies to the connection, whichever protocol it speaks.
 pub fn header_read(session: &pingora::proxy::Session) {
     if let Some(tls) = TlsConnection::of(session) {
         tls.mark_header_read();
+    } else if session.is_http2() {
+        let digest = session.digest().and_then(|d| d.socket_digest.as_ref());
+        if let Some(flag) = digest.and_then(|d| h2c_connections().get(&socket_key(d)).cloned()) {
+            flag.store(true, Ordering::Relaxed);
+        }
     }
     let _ = HEADER_READ.try_with(|flag| flag.store(true, Ordering::Relaxed));
 }
@@ -158,15 +203,29 @@ fn write_raw(fd: RawFd, bytes: &[u8]) {
 /// The first bytes of an HTTP/2 connection with prior knowledge (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether a plaintext connection opens with the HTTP/2 preface, waiting at most until
-/// `deadline` for its first bytes. `None`: the client sent nothing in time, or left.
-async fn opens_with_h2_preface(stream: &mut Stream, deadline: Instant) -> Option<bool> {
+/// How a plaintext connection on an h2c listener opens.
+enum Opening {
+    /// With the HTTP/2 preface.
+    Http2,
+    /// With anything else: HTTP/1.x.
+    Http1,
+    /// It sent fewer than the preface's 24 bytes by the deadline.
+    TimedOut,
+    /// It closed.
+    Closed,
+}
+
+/// Reads how a connection opens, waiting at most until `deadline`. pingora's peek reads the
+/// preface's whole length (and so will pingora itself, after this), so an HTTP/1.x request
+/// shorter than 24 bytes waits for the deadline.
+async fn opening(stream: &mut Stream, deadline: Instant) -> Opening {
     let mut buf = [0u8; H2_PREFACE.len()];
     match tokio::time::timeout_at(deadline, stream.try_peek(&mut buf)).await {
-        Ok(Ok(true)) => Some(buf == H2_PREFACE),
+        Ok(Ok(true)) if buf == H2_PREFACE => Opening::Http2,
         // A stream that cannot peek is not a TCP one; let pingora decide.
-        Ok(Ok(false)) => Some(false),
-        Ok(Err(_)) | Err(_) => None,
+        Ok(Ok(_)) => Opening::Http1,
+        Ok(Err(_)) => Opening::Closed,
+        Err(_) => Opening::TimedOut,
     }
 }
 
@@ -200,6 +259,7 @@ impl ServerApp for ListenerGuard {
 
         let mut header_deadline = Instant::now() + limits.header_read_timeout;
         let mut tls_connection = None;
+        let mut h2c = None;
         if let Some(tls) = &listener.tls {
             stream = match tls.accept(stream, limits.tls_handshake_timeout).await {
                 Ok(stream) => stream,
@@ -214,12 +274,19 @@ impl ServerApp for ListenerGuard {
             // The handshake had its own bound; the header's starts now.
             header_deadline = Instant::now() + limits.header_read_timeout;
         } else if self.h2c {
-            match opens_with_h2_preface(&mut stream, header_deadline).await {
-                // HTTP/2 bounds its own connections: pingora closes one that has no stream
-                // open for `idle_timeout`, from its start on.
-                Some(true) => return ServerApp::process_new(&self.proxy, stream, shutdown).await,
-                Some(false) => {}
-                None => {
+            match opening(&mut stream, header_deadline).await {
+                Opening::Http2 => {
+                    h2c = H2cConnection::register(&stream);
+                    if h2c.is_none() {
+                        // No socket digest to find the connection by: HTTP/2's idle
+                        // timeout is then its only bound.
+                        drop(pipeline);
+                        return ServerApp::process_new(&self.proxy, stream, shutdown).await;
+                    }
+                }
+                Opening::Http1 => {}
+                Opening::Closed => return None,
+                Opening::TimedOut => {
                     self.header_timeouts.inc();
                     let _ = stream.write_all(&HEADER_TIMEOUT).await;
                     let _ = stream.shutdown().await;
@@ -229,9 +296,9 @@ impl ServerApp for ListenerGuard {
         }
         drop(pipeline);
 
-        // Plaintext HTTP/1.1: the 408 can be written beside the proxy. Over TLS it cannot
-        // (the proxy owns the session's encryption), so the connection is only closed.
-        let fd = raw_fd(&stream);
+        // Plaintext HTTP/1.1: the 408 can be written beside the proxy. Into TLS or HTTP/2 it
+        // cannot (bytes from outside their framing would be garbage): those are only closed.
+        let fd = if h2c.is_none() { raw_fd(&stream) } else { None };
         let header_read = Arc::new(AtomicBool::new(false));
         let serve = HEADER_READ.scope(
             header_read.clone(),
@@ -242,13 +309,16 @@ impl ServerApp for ListenerGuard {
             done = &mut serve => return done,
             () = tokio::time::sleep_until(header_deadline) => {}
         }
-        // HTTP/2 streams run on tasks of their own, which the task-local does not reach: a
-        // TLS connection's requests also mark its `TlsConnection`.
+        // HTTP/2 streams run on tasks of their own, which the task-local does not reach: their
+        // requests mark the TLS connection or the h2c entry instead.
         let tls_header_read = tls_connection
             .as_ref()
             .and_then(|digest| digest.extension.get::<TlsConnection>())
             .is_some_and(TlsConnection::header_read);
-        if header_read.load(Ordering::Relaxed) || tls_header_read {
+        let h2c_header_read = h2c
+            .as_ref()
+            .is_some_and(|c| c.header_read.load(Ordering::Relaxed));
+        if header_read.load(Ordering::Relaxed) || tls_header_read || h2c_header_read {
             return serve.await;
         }
         self.header_timeouts.inc();

@@ -136,6 +136,9 @@ pub struct RequestCtx {
     client_ip: Option<IpAddr>,
     /// The connection's TLS version (`TLSv1_3`), on a TLS listener.
     tls_version: Option<Cow<'static, str>>,
+    /// A gRPC call the gateway answered itself: the HTTP status it stands for (the wire says
+    /// 200) and the `grpc-status` sent. Metrics and the access log count the former.
+    grpc_answer: Option<(u16, u8)>,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -219,6 +222,7 @@ impl ProxyHttp for Gateway {
             listener: self.listener,
             client_ip: None,
             tls_version: None,
+            grpc_answer: None,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -258,7 +262,7 @@ impl ProxyHttp for Gateway {
         let Some(response) = local_answer(session, ctx, listener).await? else {
             return Ok(false);
         };
-        respond::send(
+        let grpc = respond::send(
             session,
             &response,
             &listener.chain,
@@ -266,6 +270,7 @@ impl ProxyHttp for Gateway {
             &ctx.state,
         )
         .await?;
+        ctx.grpc_answer = grpc.map(|code| (response.status().as_u16(), code));
         Ok(true)
     }
 
@@ -452,9 +457,9 @@ impl ProxyHttp for Gateway {
         session.set_keepalive(None);
         let response = failure.response(ctx.state.route());
         let chain = &ctx.listener().chain;
-        let written = respond::send(session, &response, chain, ctx.client_ip, &ctx.state).await;
-        if let Err(err) = &written {
-            log::debug!("could not send the error response: {err}");
+        match respond::send(session, &response, chain, ctx.client_ip, &ctx.state).await {
+            Ok(grpc) => ctx.grpc_answer = grpc.map(|code| (status.as_u16(), code)),
+            Err(err) => log::debug!("could not send the error response: {err}"),
         }
         FailToProxy {
             error_code: status.as_u16(),
@@ -465,7 +470,10 @@ impl ProxyHttp for Gateway {
     /// Runs once per request, however it ended (proxied, answered locally, failed).
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight.finish();
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let status = match ctx.grpc_answer {
+            Some((status, _)) => status,
+            None => session.response_written().map_or(0, |r| r.status.as_u16()),
+        };
         let elapsed = ctx.started.elapsed();
         let protocol = if session.is_http2() {
             "HTTP/2"
@@ -506,6 +514,7 @@ impl ProxyHttp for Gateway {
                 protocol,
                 tls_version: ctx.tls_version.as_deref(),
                 client_subject: ctx.state.client_certificate().map(|c| c.subject.as_str()),
+                grpc_status: ctx.grpc_answer.map(|(_, code)| code),
             };
             if !log.record(&entry) {
                 self.metrics.access_log_dropped.inc();

@@ -27,7 +27,7 @@ pub async fn run_response_filters(
 }
 
 /// Sends `response` as the whole answer to the request; to a gRPC client, an error goes as a
-/// gRPC status (see [`grpc`]).
+/// gRPC status (see [`grpc`]), which is returned.
 ///
 /// It always carries `content-length`: without it pingora 0.9 would send an unframed body on a
 /// keep-alive connection and the client could not tell where the response ends.
@@ -37,10 +37,12 @@ pub async fn send(
     chain: &FilterChain,
     client_ip: Option<IpAddr>,
     state: &RequestState,
-) -> Result<()> {
+) -> Result<Option<u8>> {
     if response.status().as_u16() >= 400 && grpc::is_grpc(session.req_header()) {
         let answer = grpc::answer(response);
-        return send_grpc(session, answer, chain, client_ip, state).await;
+        let code = answer.code;
+        send_grpc(session, answer, chain, client_ip, state).await?;
+        return Ok(Some(code));
     }
     let mut header = response_header(response)?;
     header.insert_header(CONTENT_LENGTH, response.body().len())?;
@@ -59,7 +61,7 @@ pub async fn send(
             .write_response_body(Some(response.body().clone()), true)
             .await?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A gRPC answer: its header, then its status in trailers (HTTP/2), or all in the header

@@ -195,3 +195,62 @@ impl Failure {
             .map_or(Failure::Error, |(_, failure)| *failure)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingora::{ErrorType, OrErr};
+
+    /// A rustls error as pingora's handshake reports it: wrapped in an I/O error by
+    /// tokio-rustls, then turned into context text twice.
+    fn reported(error: rustls::Error) -> Box<pingora::Error> {
+        let io: std::result::Result<(), std::io::Error> =
+            Err(std::io::Error::new(std::io::ErrorKind::InvalidData, error));
+        let stream = io.explain_err(ErrorType::TLSHandshakeFailure, |e| {
+            format!("tls connect error: {e}")
+        });
+        stream
+            .explain_err(ErrorType::TLSHandshakeFailure, |e| {
+                format!("TLS accept() failed: {e}")
+            })
+            .expect_err("an error")
+    }
+
+    #[test]
+    fn handshake_failures_are_told_apart_by_what_rustls_said() {
+        let cases = [
+            (
+                rustls::Error::General("no server certificate chain resolved".into()),
+                Failure::NoCertificate,
+            ),
+            (
+                rustls::Error::NoCertificatesPresented,
+                Failure::ClientCertificate,
+            ),
+            (
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+                Failure::ClientCertificate,
+            ),
+            (
+                rustls::Error::PeerIncompatible(rustls::PeerIncompatible::NoCipherSuitesInCommon),
+                Failure::Incompatible,
+            ),
+            (rustls::Error::NoApplicationProtocol, Failure::Incompatible),
+            (rustls::Error::DecryptError, Failure::Error),
+        ];
+        for (error, expected) in cases {
+            let text = error.to_string();
+            assert_eq!(Failure::of(&reported(error)), expected, "{text}");
+        }
+        let eof: std::result::Result<(), std::io::Error> = Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "tls handshake eof",
+        ));
+        let eof = eof
+            .explain_err(ErrorType::TLSHandshakeFailure, |e| {
+                format!("tls connect error: {e}")
+            })
+            .expect_err("an error");
+        assert_eq!(Failure::of(&eof), Failure::Closed);
+    }
+}

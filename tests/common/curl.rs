@@ -61,8 +61,8 @@ pub fn fetch(url: &str, addr: SocketAddr, args: &[&str]) -> Fetched {
 /// The subject of the certificate the server at `addr` presents for `sni` (none: no SNI),
 /// or `None` when the handshake fails. Read with `openssl s_client`, which can leave SNI out.
 pub fn served_certificate(addr: SocketAddr, sni: Option<&str>) -> Option<String> {
-    let mut cmd = Command::new("openssl");
-    cmd.args(["s_client", "-connect", &addr.to_string()]);
+    let mut cmd = Command::new("timeout");
+    cmd.args(["10", "openssl", "s_client", "-connect", &addr.to_string()]);
     match sni {
         Some(name) => cmd.args(["-servername", name]),
         None => cmd.arg("-noservername"),

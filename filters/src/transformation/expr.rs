@@ -155,10 +155,14 @@ impl VariableResolver for Variables {
     }
 }
 
-/// `source.certificate`: `subject`, `dnsNames` (a list) and `fingerprint` (SHA-256, hex).
+/// `source.certificate`: `subject` (RFC 4514), `commonName` (when the subject has one),
+/// `dnsNames` (a list) and `fingerprint` (SHA-256, hex).
 fn certificate_value(cert: &ClientCertificate) -> Value {
     let mut map: HashMap<String, Value> = HashMap::new();
     map.insert("subject".into(), Value::from(cert.subject.clone()));
+    if let Some(cn) = &cert.common_name {
+        map.insert("commonName".into(), Value::from(cn.clone()));
+    }
     map.insert(
         "dnsNames".into(),
         Value::List(Arc::new(

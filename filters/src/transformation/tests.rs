@@ -39,6 +39,7 @@ fn set_result(expr: &str, claims: Option<serde_json::Value>) -> (Option<String>,
         Some(IpAddr::from([192, 0, 2, 7])),
         Some(&ClientCertificate {
             subject: "CN=orders,O=Acme".to_owned(),
+            common_name: Some("orders".to_owned()),
             dns_names: vec!["orders.internal".to_owned(), "orders.acme.test".to_owned()],
             fingerprint: "ab12".to_owned(),
         }),
@@ -79,6 +80,7 @@ fn strings_and_scalars_become_header_values() {
             "in",
         ),
         ("source.certificate.fingerprint", "ab12"),
+        ("source.certificate.commonName", "orders"),
         ("request.query.q", "1"),
         ("has(jwt.version) ? jwt.version : 'latest'", "v2"),
     ] {
