@@ -271,3 +271,49 @@ fn threads_flag_overrides_the_config() {
         "startup log does not show the thread count:\n{log}"
     );
 }
+
+#[test]
+fn an_http10_backends_answer_reaches_an_http11_client_as_http11() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A backend that speaks HTTP/1.0, with a length.
+    let old = TcpListener::bind("127.0.0.4:0").expect("bind old backend");
+    let old_addr = old.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in old.incoming().take(4) {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match std::io::Read::read(&mut conn, &mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = std::io::Write::write_all(
+                &mut conn,
+                b"HTTP/1.0 200 OK\r\ncontent-length: 17\r\n\r\nfrom the old days",
+            );
+        }
+    });
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: old, static: {{ host: {}, port: {} }} }}",
+            old_addr.ip(),
+            old_addr.port()
+        ),
+        "      - { name: to-old, matches: [{ path: { value: /old } }], backend: old }",
+        dir.path(),
+    );
+
+    let mut client = Client::connect(gw.addr);
+    client
+        .write_raw(b"GET /old HTTP/1.1\r\nhost: gw\r\n\r\n")
+        .expect("send");
+    let resp = client.read().expect("answer");
+    assert_eq!((resp.version.as_str(), resp.status), ("HTTP/1.1", 200));
+    assert_eq!(resp.body, b"from the old days");
+    // The connection goes on: the next request on it is answered.
+    let next = client.send("GET", "/next", &[]);
+    assert_eq!(next.served_by(), "healthy");
+}

@@ -410,6 +410,12 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         // The backend's response header is here: that is the upstream time.
         ctx.upstream_time = ctx.upstream_started.map(|t| t.elapsed());
+        // The gateway answers in its own HTTP version (RFC 9110 §6.2), not the backend's: an
+        // HTTP/1.0 backend's answer goes to an HTTP/1.1 client as HTTP/1.1, framed by pingora
+        // for a kept-alive connection.
+        if session.req_header().version == http::Version::HTTP_11 && !session.is_http2() {
+            upstream_response.set_version(http::Version::HTTP_11);
+        }
         if let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) {
             let gateway_failure = matches!(upstream_response.status.as_u16(), 502..=504);
             ctx.pipeline.backends[route.backend.index].report(host, !gateway_failure);

@@ -276,6 +276,8 @@ pub fn run_cli(args: &[&str]) -> Output {
 
 #[derive(Debug)]
 pub struct Response {
+    /// The status line's version (`HTTP/1.1`).
+    pub version: String,
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
@@ -402,6 +404,7 @@ impl Client {
             headers.push((n.trim().to_owned(), v.trim().to_owned()));
         }
         let mut resp = Response {
+            version: status_line.split(' ').next().unwrap_or("").to_owned(),
             status,
             headers,
             body: Vec::new(),
