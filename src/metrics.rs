@@ -224,6 +224,17 @@ fn filter_metrics(pipeline: &Pipeline, into: &mut Series, live: bool) {
 /// that keeps the backend unchanged carries over; a changed backend starts them anew.
 fn host_metrics(pipeline: &Pipeline, into: &mut Series) {
     for backend in &pipeline.backends {
+        into.insert(
+            (
+                "backend_requests_in_flight",
+                format!("backend=\"{}\"", escape(&backend.name)),
+            ),
+            (
+                "Requests of the backend in flight now (bounded by its max_requests).",
+                MetricKind::Gauge,
+                u64::try_from(backend.requests_in_flight()).unwrap_or(u64::MAX),
+            ),
+        );
         for host in backend.host_health() {
             let labels = format!(
                 "backend=\"{}\",host=\"{}\"",

@@ -382,3 +382,14 @@ fn a_backends_protocol_matches_its_transport() {
         "FILE:6:15: backends[0].protocol: unknown variant `http2`, expected one of `http1`, `h2`, `h2c`",
     );
 }
+
+#[test]
+fn max_requests_of_zero_is_refused() {
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080 }\n    max_requests: 0",
+        ),
+        "FILE:6:5: backends[0].max_requests: must be greater than zero (zero would refuse every request)",
+    );
+}

@@ -317,3 +317,86 @@ fn an_http10_backends_answer_reaches_an_http11_client_as_http11() {
     let next = client.send("GET", "/next", &[]);
     assert_eq!(next.served_by(), "healthy");
 }
+
+#[test]
+fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A backend that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent_addr = silent.local_addr().expect("addr");
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            silent.set_nonblocking(true).expect("nonblocking");
+            let mut conns = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((c, _)) = silent.accept() {
+                    conns.push(c);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 2s, max_requests: 2, connect_retries: 0 }}",
+            silent_addr.ip(),
+            silent_addr.port()
+        ),
+        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
+        dir.path(),
+    );
+    let metric = |series: &str| {
+        sample(
+            &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
+            series,
+        )
+        .unwrap_or(0.0)
+    };
+    let in_flight = "switchyard_backend_requests_in_flight{backend=\"silent\"}";
+
+    let addr = gw.addr;
+    let waiting: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || request(addr, "GET", "/slow", &[]).status))
+        .collect();
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while metric(in_flight) < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the two requests never got in flight"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The third is refused at once, with the route and backend named; others are served.
+    let started = Instant::now();
+    let refused = gw.get("/slow", &[]);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(refused.status, 503);
+    let body = refused.json();
+    assert_eq!(body["error"], "upstream_overloaded");
+    assert_eq!(body["backend"], "silent");
+    assert_eq!(body["route"], "to-silent");
+    assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
+    assert_eq!(
+        metric("switchyard_upstream_failures_total{backend=\"silent\",kind=\"overloaded\"}"),
+        1.0
+    );
+
+    // The two end (504 at the read timeout) and give their places back.
+    for w in waiting {
+        assert_eq!(w.join().expect("request thread"), 504);
+    }
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while metric(in_flight) > 0.0 {
+        assert!(Instant::now() < deadline, "places never given back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::Relaxed);
+    held.join().expect("silent backend thread");
+}

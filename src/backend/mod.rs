@@ -10,6 +10,7 @@
 //! Host names are resolved once, here, at load: pingora's `HttpPeer::new` would resolve with
 //! blocking DNS (and panic on failure) if handed a name per request.
 
+mod admission;
 mod client;
 mod failure;
 mod health;
@@ -33,6 +34,7 @@ use switchyard_filters::Background;
 use crate::config::{BackendConfig, BackendProtocol, ConfigError, HostConfig, LoadedConfig};
 use health::{HostState, Probe, ProbeTarget, SharedHealth};
 
+pub use admission::Admission;
 pub use client::BackendClient;
 pub use failure::TransportFailure;
 
@@ -51,6 +53,7 @@ pub struct Backend {
     balancer: LoadBalancer<RoundRobin>,
     /// Held so the health state lives as long as this backend serves.
     _health: Arc<SharedHealth>,
+    in_flight: admission::InFlight,
 }
 
 /// One host of a backend.
@@ -181,6 +184,7 @@ impl Backend {
             hosts,
             balancer,
             _health: health,
+            in_flight: admission::InFlight::default(),
         })
     }
 

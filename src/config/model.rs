@@ -191,6 +191,10 @@ pub struct BackendConfig {
     /// a backend has seen.
     #[serde(default = "default_connect_retries")]
     pub connect_retries: u32,
+    /// Requests of this backend in flight at once; past it, 503 `upstream_overloaded` at
+    /// once. Absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
 }
 
 impl BackendConfig {
@@ -212,6 +216,7 @@ impl BackendConfig {
             health_check: None,
             outlier_detection: OutlierDetectionConfig::default(),
             connect_retries: default_connect_retries(),
+            max_requests: None,
         }
     }
 }

@@ -115,6 +115,12 @@ fn check_backend(
         check_health_check(check, &format!("{at}.health_check"), loaded)?;
     }
     check_endpoint(backend, at, loaded)?;
+    if backend.max_requests == Some(0) {
+        return Err(loaded.error_at(
+            format!("{at}.max_requests"),
+            "must be greater than zero (zero would refuse every request)",
+        ));
+    }
     match (backend.protocol, &backend.tls) {
         (BackendProtocol::H2, None) => {
             return Err(loaded.error_at(

@@ -46,7 +46,7 @@ use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
 
 use crate::access_log::{AccessLog, Entry};
-use crate::backend::Tried;
+use crate::backend::{Admission, Tried};
 use crate::drain::InFlightRequests;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
@@ -89,6 +89,40 @@ impl Gateway {
             in_flight,
             all_in_flight,
             access_log,
+        }
+    }
+}
+
+impl Gateway {
+    /// Takes a place among the chosen backend's requests in flight for the rest of the
+    /// request; `Some` is the 503 for a backend at its `max_requests`.
+    fn admit(&self, ctx: &mut RequestCtx) -> Option<LocalResponse> {
+        let route = ctx.state.route()?;
+        let backend = &ctx.pipeline.backends[route.backend.index];
+        match backend.admit() {
+            Some(admission) => {
+                ctx.admission = Some(admission);
+                None
+            }
+            None => {
+                self.metrics
+                    .upstream_failures
+                    .with_label_values(&[&*backend.name, "overloaded"])
+                    .inc();
+                Some(LocalResponse::json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &serde_json::json!({
+                        "error": "upstream_overloaded",
+                        "message": format!(
+                            "backend `{}` has its {} requests in flight",
+                            backend.name,
+                            backend.config.max_requests.unwrap_or_default()
+                        ),
+                        "route": &*route.route,
+                        "backend": &*backend.name,
+                    }),
+                ))
+            }
         }
     }
 }
@@ -139,6 +173,8 @@ pub struct RequestCtx {
     /// A gRPC call the gateway answered itself: the HTTP status it stands for (the wire says
     /// 200) and the `grpc-status` sent. Metrics and the access log count the former.
     grpc_answer: Option<(u16, u8)>,
+    /// The request's place among its backend's requests in flight (`max_requests`).
+    admission: Option<Admission>,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -223,6 +259,7 @@ impl ProxyHttp for Gateway {
             client_ip: None,
             tls_version: None,
             grpc_answer: None,
+            admission: None,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -259,8 +296,12 @@ impl ProxyHttp for Gateway {
             h1.set_pipelining_enabled(true);
         }
 
-        let Some(response) = local_answer(session, ctx, listener).await? else {
-            return Ok(false);
+        let response = match local_answer(session, ctx, listener).await? {
+            Some(response) => response,
+            None => match self.admit(ctx) {
+                None => return Ok(false),
+                Some(refusal) => refusal,
+            },
         };
         let grpc = respond::send(
             session,
@@ -476,6 +517,7 @@ impl ProxyHttp for Gateway {
     /// Runs once per request, however it ended (proxied, answered locally, failed).
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight.finish();
+        ctx.admission = None;
         let status = match ctx.grpc_answer {
             Some((status, _)) => status,
             None => session.response_written().map_or(0, |r| r.status.as_u16()),
