@@ -161,7 +161,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `redirect`, `filters`, `max_request_body_bytes`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `redirect`, `filters`, `max_request_body_bytes`, `timeouts`",
     );
 }
 
@@ -391,5 +391,20 @@ fn max_requests_of_zero_is_refused() {
             "static: { host: 127.0.0.2, port: 30080 }\n    max_requests: 0",
         ),
         "FILE:6:5: backends[0].max_requests: must be greater than zero (zero would refuse every request)",
+    );
+}
+
+#[test]
+fn route_timeouts_must_be_positive_and_an_attempt_within_the_whole() {
+    assert_rejected(
+        &VALID.replace("        backend: a\n", "        backend: a\n        timeouts: { request: 0s }\n"),
+        "FILE:19:21: listeners[0].routes[1].timeouts.request: must be greater than zero; leave it out for no bound",
+    );
+    assert_rejected(
+        &VALID.replace(
+            "        backend: a\n",
+            "        backend: a\n        timeouts: { request: 1s, backend_request: 2s }\n",
+        ),
+        "FILE:19:34: listeners[0].routes[1].timeouts.backend_request: cannot be longer than timeouts.request, which bounds every attempt too",
     );
 }

@@ -1239,3 +1239,67 @@ fn https_listeners_serve_their_secrets_and_http_redirects_to_them() {
         "{report}"
     );
 }
+
+#[test]
+fn rule_timeouts_bound_each_request_to_a_backend() {
+    let e = echoes("edge", &["app"]);
+    // A Service that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.6:0").expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let listen = free_addr("127.0.0.1");
+    let manifests = format!(
+        "{}{}",
+        gateway(&format!(
+            "    - {{ name: web, port: {}, protocol: HTTP }}\n",
+            listen.port()
+        )),
+        route(
+            "edge",
+            "timed",
+            None,
+            "  parentRefs: [{ name: gw }]
+  rules:
+    - matches: [{ path: { value: /slow } }]
+      timeouts: { request: 2s, backendRequest: 500ms }
+      backendRefs: [{ name: silent, port: 80 }]
+    - backendRefs: [{ name: app, port: 80 }]
+",
+        ),
+    );
+    let services = format!("{}    edge/silent:80: {silent_addr}\n", e.services);
+    let gw = start(&services, &manifests, &[listen]);
+    let started = Instant::now();
+    let resp = request(listen, "GET", "/slow", &[]);
+    let took = started.elapsed();
+    assert_eq!(resp.status, 504, "{}", resp.text());
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        "answered after {took:?}"
+    );
+    assert_eq!(served(listen, "GET", "/", &[]), "app");
+    drop(gw);
+
+    // The CRD's own rules: a malformed duration, an attempt longer than the whole.
+    for (timeouts, expected) in [
+        ("{ request: 1d }", "`1d` is not a Gateway API duration"),
+        (
+            "{ request: 1s, backendRequest: 2s }",
+            "backendRequest cannot be longer than request",
+        ),
+    ] {
+        let manifests = format!(
+            "{}{}",
+            gateway("    - { name: web, port: 18095, protocol: HTTP }\n"),
+            route(
+                "edge",
+                "timed",
+                None,
+                &format!(
+                    "  parentRefs: [{{ name: gw }}]\n  rules:\n    - timeouts: {timeouts}\n      backendRefs: [{{ name: app, port: 80 }}]\n"
+                ),
+            ),
+        );
+        let error = check_failure(&config(&e.services), &[("manifests/all.yaml", &manifests)]);
+        assert!(error.contains(expected), "{error}");
+    }
+}

@@ -400,3 +400,96 @@ fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
     stop.store(true, Ordering::Relaxed);
     held.join().expect("silent backend thread");
 }
+
+/// A backend that sends its response header at once, then a 5-byte chunk every 300 ms, ten
+/// of them, then the end: about 3 s in all.
+fn trickling_backend() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.4:0").expect("bind trickling backend");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(4) {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut buf);
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if std::io::Write::write_all(&mut conn, head).is_err() {
+                    return;
+                }
+                for _ in 0..10 {
+                    std::thread::sleep(Duration::from_millis(300));
+                    if std::io::Write::write_all(&mut conn, b"5\r\nhello\r\n").is_err() {
+                        return;
+                    }
+                }
+                let _ = std::io::Write::write_all(&mut conn, b"0\r\n\r\n");
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn route_timeouts_bound_the_whole_exchange_and_each_attempt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trickle = trickling_backend();
+    let silent = TcpListener::bind("127.0.0.5:0").expect("bind silent backend");
+    let silent_addr = silent.local_addr().expect("addr");
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: trickle, static: {{ host: {}, port: {} }} }}\n  - {{ name: silent, static: {{ host: {}, port: {} }} }}",
+            trickle.ip(),
+            trickle.port(),
+            silent_addr.ip(),
+            silent_addr.port()
+        ),
+        "      - { name: whole, matches: [{ path: { value: /whole } }], backend: trickle, timeouts: { request: 1s } }
+      - { name: unbounded, matches: [{ path: { value: /unbounded } }], backend: trickle }
+      - { name: attempt, matches: [{ path: { value: /attempt } }], backend: silent, timeouts: { request: 5s, backend_request: 500ms } }",
+        dir.path(),
+    );
+
+    // The whole exchange: the response had begun, so it is cut off at 1 s, unfinished.
+    let started = Instant::now();
+    let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+    conn.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    std::io::Write::write_all(&mut conn, b"GET /whole HTTP/1.1\r\nhost: gw\r\n\r\n").expect("send");
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut conn, &mut got);
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(
+        !got.ends_with("0\r\n\r\n"),
+        "the response was not cut off: {got}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        "cut off after {took:?}"
+    );
+    // Without timeouts, the same backend's response arrives whole.
+    let whole = request(gw.addr, "GET", "/unbounded", &[]);
+    assert_eq!(whole.body, b"hello".repeat(10));
+
+    // One attempt: the silent backend's 30 s read timeout gives way to the route's 500 ms.
+    let started = Instant::now();
+    let resp = gw.get("/attempt", &[]);
+    let took = started.elapsed();
+    assert_eq!(resp.status, 504);
+    assert_eq!(resp.json()["error"], "upstream_timeout");
+    assert!(
+        took >= Duration::from_millis(450) && took < Duration::from_secs(2),
+        "answered after {took:?}"
+    );
+    let metrics = String::from_utf8_lossy(&gw.admin_get("/metrics").body).into_owned();
+    assert!(
+        sample(
+            &metrics,
+            "switchyard_upstream_failures_total{backend=\"trickle\",kind=\"timeout\"}"
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    drop(silent);
+}

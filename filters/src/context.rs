@@ -24,6 +24,8 @@ pub struct RouteTarget {
     pub backend: BackendRef,
     /// The route's own cap on the request body, over the listener's.
     pub max_request_body_bytes: Option<u64>,
+    /// The route's time bounds.
+    pub timeouts: crate::router::RouteTimeouts,
     /// The route's own filters (and, for a share of a split, the share's after them).
     pub filters: RouteFilters,
 }

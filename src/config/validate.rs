@@ -340,6 +340,26 @@ fn check_route(
     }
     check_outcome(&route.backend, &route.respond, at, backends, loaded)?;
     check_route_filters(&route.filters, &format!("{at}.filters"), loaded, registry)?;
+    let timeouts = &route.timeouts;
+    for (field, value) in [
+        ("request", timeouts.request),
+        ("backend_request", timeouts.backend_request),
+    ] {
+        if value.is_some_and(|v| v.is_zero()) {
+            return Err(loaded.error_at(
+                format!("{at}.timeouts.{field}"),
+                "must be greater than zero; leave it out for no bound",
+            ));
+        }
+    }
+    if let (Some(request), Some(backend)) = (timeouts.request, timeouts.backend_request) {
+        if backend > request {
+            return Err(loaded.error_at(
+                format!("{at}.timeouts.backend_request"),
+                "cannot be longer than timeouts.request, which bounds every attempt too",
+            ));
+        }
+    }
     for (j, share) in route.backends.iter().enumerate() {
         let at = format!("{at}.backends[{j}]");
         let given = [

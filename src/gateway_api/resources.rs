@@ -429,11 +429,22 @@ pub struct HttpRouteRule {
     #[serde(default)]
     pub backend_refs: Vec<HttpBackendRef>,
     #[serde(default)]
-    pub timeouts: Unsupported,
+    pub timeouts: Option<HttpRouteTimeouts>,
     #[serde(default)]
     pub retry: Unsupported,
     #[serde(default)]
     pub session_persistence: Unsupported,
+}
+
+/// A rule's time bounds, as Gateway API durations (GEP-2257: `10s`, `1h30m`, `500ms`; `0s`
+/// turns a bound off).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteTimeouts {
+    #[serde(default)]
+    pub request: Option<String>,
+    #[serde(default)]
+    pub backend_request: Option<String>,
 }
 
 impl HttpRouteRule {
@@ -442,7 +453,6 @@ impl HttpRouteRule {
     /// them); the rule then answers 500.
     pub fn unsupported(&self) -> Vec<String> {
         let mut names: Vec<String> = present!(self,
-            timeouts => "timeouts",
             retry => "retry",
             session_persistence => "sessionPersistence",
         )

@@ -6,11 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 use switchyard_filters::router::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
     PathRewriteConfig, PrefixRewriteConfig, QueryParamMatchConfig, RedirectConfig, RouteConfig,
-    RouteFiltersConfig, ValueMatchType, WeightedBackendConfig,
+    RouteFiltersConfig, RouteTimeouts, ValueMatchType, WeightedBackendConfig,
 };
 
 use super::agentgateway::{self, ObjectRef};
@@ -454,6 +455,7 @@ impl<'d> Translator<'_, 'd> {
                 let mut unresolved = Vec::new();
                 for (r, rule) in spec.rules.iter().enumerate() {
                     let action = self.rule_action(doc, r, rule, &mut problems, &mut unresolved)?;
+                    let timeouts = rule_timeouts(doc, r, rule)?;
                     let matches = rule_matches(rule);
                     for (listener, hosts) in &accepted {
                         let (redirect, backends) =
@@ -481,6 +483,7 @@ impl<'d> Translator<'_, 'd> {
                                     redirect: redirect.clone(),
                                     filters: action.filters.clone(),
                                     max_request_body_bytes: None,
+                                    timeouts,
                                 };
                                 entries.push(Entry {
                                     gateway: g,
@@ -859,6 +862,7 @@ impl<'d> Translator<'_, 'd> {
                                 message: Some("no route matches this request".into()),
                             }),
                             max_request_body_bytes: None,
+                            timeouts: Default::default(),
                         });
                     }
                 }
@@ -1740,6 +1744,76 @@ fn listener_tls(gateway: &ServedGateway<'_>, members: &[usize]) -> Option<Listen
         })
         .collect();
     (!certificates.is_empty()).then(|| ListenerTls::with_certificates(certificates))
+}
+
+/// A rule's `timeouts` as the native route's. What the CRD refuses (a malformed duration, a
+/// backend request bound over the request's) is a load error at its field.
+fn rule_timeouts(
+    doc: &Document,
+    r: usize,
+    rule: &super::resources::HttpRouteRule,
+) -> Result<RouteTimeouts, ConfigError> {
+    let Some(t) = &rule.timeouts else {
+        return Ok(RouteTimeouts::default());
+    };
+    let at = format!("spec.rules[{r}].timeouts");
+    let parse = |value: &Option<String>, field: &str| {
+        value
+            .as_deref()
+            .map(gateway_duration)
+            .transpose()
+            .map(Option::flatten)
+            .map_err(|why| doc.error_at(&format!("{at}.{field}"), why))
+    };
+    let request = parse(&t.request, "request")?;
+    let backend_request = parse(&t.backend_request, "backendRequest")?;
+    if let (Some(request), Some(backend)) = (request, backend_request) {
+        if backend > request {
+            return Err(doc.error_at(
+                &format!("{at}.backendRequest"),
+                "backendRequest cannot be longer than request",
+            ));
+        }
+    }
+    Ok(RouteTimeouts {
+        request,
+        backend_request,
+    })
+}
+
+/// A Gateway API duration (GEP-2257): one to four `<1-5 digits><h|m|s|ms>` parts, as
+/// `1h30m` or `500ms`; zero means no bound (`None`).
+fn gateway_duration(text: &str) -> Result<Option<Duration>, String> {
+    let invalid = || format!("`{text}` is not a Gateway API duration (as `10s`, `1h30m`, `500ms`)");
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    let mut parts = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 5 {
+            return Err(invalid());
+        }
+        let value: u64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let (unit, len) = if rest.starts_with("ms") {
+            (Duration::from_millis(1), 2)
+        } else if rest.starts_with('h') {
+            (Duration::from_secs(3600), 1)
+        } else if rest.starts_with('m') {
+            (Duration::from_secs(60), 1)
+        } else if rest.starts_with('s') {
+            (Duration::from_secs(1), 1)
+        } else {
+            return Err(invalid());
+        };
+        rest = &rest[len..];
+        total += unit * u32::try_from(value).map_err(|_| invalid())?;
+        parts += 1;
+    }
+    if parts == 0 || parts > 4 {
+        return Err(invalid());
+    }
+    Ok((!total.is_zero()).then_some(total))
 }
 
 #[cfg(test)]

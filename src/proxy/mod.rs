@@ -175,6 +175,10 @@ pub struct RequestCtx {
     grpc_answer: Option<(u16, u8)>,
     /// The request's place among its backend's requests in flight (`max_requests`).
     admission: Option<Admission>,
+    /// When the route's `timeouts.request` runs out, and when the current attempt's does
+    /// (the earlier of that and `timeouts.backend_request` from the attempt's start).
+    deadline: Option<Instant>,
+    attempt_deadline: Option<Instant>,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -200,6 +204,12 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip())
+}
+
+/// The error of a request past its route's `timeouts`: a timeout of the backend's, so it is
+/// answered (504 `upstream_timeout`) and counted as one.
+fn route_timed_out() -> Box<Error> {
+    Error::explain(ReadTimedout, "the route's timeouts ran out").into_up()
 }
 
 /// Keeps a well-formed client request id (so traces join up across hops) and mints one
@@ -236,11 +246,13 @@ async fn local_answer(
         return Ok(Some(response));
     }
     // The chain continued, so the router chose a route.
-    ctx.body_limit = ctx
-        .state
-        .route()
+    let route = ctx.state.route();
+    ctx.body_limit = route
         .and_then(|route| route.max_request_body_bytes)
         .unwrap_or(limits.max_request_body_bytes);
+    ctx.deadline = route
+        .and_then(|route| route.timeouts.request)
+        .map(|t| ctx.started + t);
     let refusal = limits::check_declared_body(session.req_header(), ctx.body_limit);
     if refusal.is_some() {
         session.set_keepalive(None);
@@ -260,6 +272,8 @@ impl ProxyHttp for Gateway {
             tls_version: None,
             grpc_answer: None,
             admission: None,
+            deadline: None,
+            attempt_deadline: None,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -332,9 +346,35 @@ impl ProxyHttp for Gateway {
         let host = backend.select(ctx.tried).ok_or_else(|| {
             Error::explain(ConnectError, "every host of the backend failed to connect")
         })?;
+        let now = Instant::now();
         ctx.host = Some(host);
-        ctx.upstream_started = Some(Instant::now());
-        Ok(backend.peer(host))
+        ctx.upstream_started = Some(now);
+        let mut peer = backend.peer(host);
+        ctx.attempt_deadline = [
+            ctx.deadline,
+            route.timeouts.backend_request.map(|t| now + t),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(deadline) = ctx.attempt_deadline {
+            // Each wait of the attempt ends by the deadline; the body's chunks are checked
+            // against it as they come (`upstream_response_body_filter`).
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(route_timed_out());
+            }
+            let options = &mut peer.options;
+            for timeout in [
+                &mut options.connection_timeout,
+                &mut options.total_connection_timeout,
+                &mut options.read_timeout,
+                &mut options.write_timeout,
+            ] {
+                *timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
+        }
+        Ok(peer)
     }
 
     /// Nothing of the request reached the host, so another host may take it, whatever its
@@ -441,6 +481,21 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header(FORWARDED_FOR, value)?;
         }
         Ok(())
+    }
+
+    /// Cuts off a response still streaming when the route's time is up (`timeouts`): the
+    /// client's answer ends there and the upstream connection is closed.
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        match ctx.attempt_deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(route_timed_out()),
+            _ => Ok(None),
+        }
     }
 
     async fn response_filter(

@@ -36,6 +36,8 @@
 //!     backend: app-latest
 //! ```
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 pub use super::redirect::RedirectConfig;
@@ -75,6 +77,38 @@ pub struct RouteConfig {
     /// the listener's `limits.max_request_body_bytes`.
     #[serde(default)]
     pub max_request_body_bytes: Option<u64>,
+    /// Time bounds of a request on this route, beyond its backend's own.
+    #[serde(default, skip_serializing_if = "RouteTimeouts::is_empty")]
+    pub timeouts: RouteTimeouts,
+}
+
+/// How long a request on a route may take (the Gateway API's HTTPRoute `timeouts`). Past
+/// either, the request gets 504 (or, once its response has begun, is cut off) and its
+/// upstream connection is closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTimeouts {
+    /// The whole exchange: from the request's header to the last byte of the response,
+    /// every attempt included.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request: Option<Duration>,
+    /// One attempt at a backend: from sending it the request to its response's last byte.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub backend_request: Option<Duration>,
+}
+
+impl RouteTimeouts {
+    pub fn is_empty(&self) -> bool {
+        self.request.is_none() && self.backend_request.is_none()
+    }
 }
 
 /// One share of a route's traffic: a backend, or an answer the gateway gives.

@@ -45,8 +45,8 @@ use http::StatusCode;
 pub use crate::rewrite::{PathRewriteConfig, PrefixRewriteConfig};
 pub use config::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RedirectConfig, RouteConfig, RouteFiltersConfig, ValueMatchType,
-    WeightedBackendConfig,
+    QueryParamMatchConfig, RedirectConfig, RouteConfig, RouteFiltersConfig, RouteTimeouts,
+    ValueMatchType, WeightedBackendConfig,
 };
 use hostname::request_host;
 pub use hostname::Hostname;
@@ -242,6 +242,7 @@ impl Router {
                             route: name.clone(),
                             backend,
                             max_request_body_bytes: route.max_request_body_bytes,
+                            timeouts: route.timeouts,
                             filters,
                         }))
                     }
