@@ -30,6 +30,7 @@ pub struct Metrics {
     pub duration: HistogramVec,
     pub upstream_failures: IntCounterVec,
     pub upstream_retries: IntCounterVec,
+    pub retry_budget_exhausted: IntCounterVec,
     pub in_flight: IntGaugeVec,
     pub connections: IntGaugeVec,
     pub connections_rejected: IntCounterVec,
@@ -69,7 +70,14 @@ impl Metrics {
         let upstream_retries = IntCounterVec::new(
             Opts::new(
                 "upstream_retries_total",
-                "Requests sent to another host of their backend after connecting to one failed, by backend.",
+                "Requests sent again to their backend, by backend and reason (connect_failure: to another host after connecting failed; reset, timeout, status: the route's retry).",
+            ),
+            &["backend", "reason"],
+        )?;
+        let retry_budget_exhausted = IntCounterVec::new(
+            Opts::new(
+                "upstream_retry_budget_exhausted_total",
+                "Retries a route asked for that the backend's retry budget refused, by backend.",
             ),
             &["backend"],
         )?;
@@ -119,6 +127,7 @@ impl Metrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_failures.clone()))?;
         registry.register(Box::new(upstream_retries.clone()))?;
+        registry.register(Box::new(retry_budget_exhausted.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(connections.clone()))?;
         registry.register(Box::new(connections_rejected.clone()))?;
@@ -130,6 +139,7 @@ impl Metrics {
             duration,
             upstream_failures,
             upstream_retries,
+            retry_budget_exhausted,
             in_flight,
             connections,
             connections_rejected,

@@ -161,7 +161,7 @@ fn unknown_fields_are_errors() {
     );
     assert_rejected(
         &VALID.replace("        backend: a\n", "        backend: a\n        timeout: 1s\n"),
-        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `redirect`, `filters`, `max_request_body_bytes`, `timeouts`",
+        "FILE:19:9: listeners[0].routes[1].timeout: unknown field `timeout`, expected one of `name`, `hostnames`, `matches`, `backend`, `backends`, `respond`, `redirect`, `filters`, `max_request_body_bytes`, `timeouts`, `retry`",
     );
 }
 

@@ -109,8 +109,11 @@ fn a_refused_connection_is_retried_on_another_host() {
     let counts = served_by(&gw, 20);
     assert_eq!(counts.get("live"), Some(&20), "{counts:?}");
     let m = metrics(&gw);
-    let retries = sample(&m, r#"switchyard_upstream_retries_total{backend="pool"}"#)
-        .expect("retries counted");
+    let retries = sample(
+        &m,
+        r#"switchyard_upstream_retries_total{backend="pool",reason="connect_failure"}"#,
+    )
+    .expect("retries counted");
     let failures = sample(
         &m,
         &host_series("switchyard_backend_host_failures_total", dead),
@@ -274,7 +277,11 @@ fn active_health_checks_take_a_host_out_and_bring_it_back() {
     assert_eq!(counts.get("a"), Some(&20), "{counts:?}");
     let m = metrics(&gw);
     assert_eq!(
-        sample(&m, r#"switchyard_upstream_retries_total{backend="pool"}"#).unwrap_or(0.0),
+        sample(
+            &m,
+            r#"switchyard_upstream_retries_total{backend="pool",reason="connect_failure"}"#
+        )
+        .unwrap_or(0.0),
         0.0,
         "{m}"
     );
@@ -391,5 +398,144 @@ fn a_backend_that_dies_and_comes_back_under_load() {
     assert!(
         ok_after_recovery > 50,
         "traffic recovered by itself: {ok_after_recovery}"
+    );
+}
+
+/// A host that answers every request with `status` and closes, counting what it answered;
+/// with `reset`, it closes without answering instead.
+fn failing_host(ip: &str, status: u16, reset: bool, count: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind(format!("{ip}:0")).expect("bind failing host");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for conn in listener.incoming().take(200) {
+            let Ok(mut conn) = conn else { continue };
+            let count = count.clone();
+            thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                count.fetch_add(1, Ordering::SeqCst);
+                if !reset {
+                    let answer = format!(
+                        "HTTP/1.1 {status} Failing\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    );
+                    let _ = conn.write_all(answer.as_bytes());
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A gateway whose route `all` goes to backend `pool` with `retry`; `pool_yaml` as for
+/// [`gateway`].
+fn retrying_gateway(pool_yaml: &str, retry: &str) -> Gateway {
+    let listen = free_addr("127.0.0.1");
+    let yaml = format!(
+        r#"
+server: {{ threads: 2 }}
+access_log: {{ enabled: false }}
+backends:
+  - name: pool
+{pool_yaml}
+listeners:
+  - name: main
+    address: {listen}
+    routes:
+      - {{ name: all, backend: pool, retry: {retry} }}
+"#
+    );
+    Gateway::start(&yaml, listen, &[])
+}
+
+fn metric(gw: &Gateway, series: &str) -> f64 {
+    sample(
+        &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
+        series,
+    )
+    .unwrap_or(0.0)
+}
+
+#[test]
+fn a_route_retries_listed_failures_on_another_host_and_never_a_post() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = free_addr("127.0.0.2");
+    let _good = echo(good, "good", dir.path());
+    let unavailable = Arc::new(AtomicUsize::new(0));
+    let bad = failing_host("127.0.0.3", 503, false, unavailable.clone());
+    let resets = Arc::new(AtomicUsize::new(0));
+    let dropping = failing_host("127.0.0.4", 0, true, resets.clone());
+    let gw = retrying_gateway(
+        &format!(
+            "{}    outlier_detection: {{ consecutive_failures: 0 }}\n",
+            hosts_yaml(&[(good, 1), (bad, 1), (dropping, 1)])
+        ),
+        "{ attempts: 2, on: [503, reset], backoff: 10ms }",
+    );
+
+    // Whichever host a GET meets first, it is answered by the good one.
+    for _ in 0..9 {
+        let resp = gw.get("/", &[]);
+        assert_eq!(resp.served_by(), "good");
+    }
+    let (bad_hits, reset_hits) = (
+        unavailable.load(Ordering::SeqCst),
+        resets.load(Ordering::SeqCst),
+    );
+    assert!(bad_hits >= 1 && reset_hits >= 1, "{bad_hits} {reset_hits}");
+    assert_eq!(
+        metric(
+            &gw,
+            r#"switchyard_upstream_retries_total{backend="pool",reason="status"}"#
+        ),
+        bad_hits as f64
+    );
+    assert_eq!(
+        metric(
+            &gw,
+            r#"switchyard_upstream_retries_total{backend="pool",reason="reset"}"#
+        ),
+        reset_hits as f64
+    );
+
+    // A POST is never sent twice: the 503 it meets is the answer.
+    let before = unavailable.load(Ordering::SeqCst);
+    let statuses: Vec<u16> = (0..6)
+        .map(|_| request(gw.addr, "POST", "/", &[("content-length", "0")]).status)
+        .collect();
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    assert!(refused >= 1, "{statuses:?}");
+    assert_eq!(unavailable.load(Ordering::SeqCst) - before, refused);
+}
+
+#[test]
+fn a_retry_budget_keeps_a_failing_backend_from_a_retry_storm() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let bad = failing_host("127.0.0.3", 503, false, hits.clone());
+    let gw = retrying_gateway(
+        &format!(
+            "{}    outlier_detection: {{ consecutive_failures: 0 }}\n    retry_budget: {{ ratio: 0.0, min_per_second: 1 }}\n",
+            hosts_yaml(&[(bad, 1)])
+        ),
+        "{ attempts: 3, on: [5xx], backoff: 1ms }",
+    );
+    for _ in 0..20 {
+        assert_eq!(gw.get("/", &[]).status, 503);
+    }
+    // Unbounded, 20 requests with 3 retries each would be 80; the budget allows 10 retries a
+    // window of 10 s (20 if the run crossed into a second window).
+    let total = hits.load(Ordering::SeqCst);
+    assert!((30..=40).contains(&total), "{total} attempts");
+    assert!(
+        metric(
+            &gw,
+            r#"switchyard_upstream_retry_budget_exhausted_total{backend="pool"}"#
+        ) >= 1.0
     );
 }

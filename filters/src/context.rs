@@ -26,6 +26,8 @@ pub struct RouteTarget {
     pub max_request_body_bytes: Option<u64>,
     /// The route's time bounds.
     pub timeouts: crate::router::RouteTimeouts,
+    /// When a failed attempt is sent again.
+    pub retry: Option<Arc<crate::router::RetryPolicy>>,
     /// The route's own filters (and, for a share of a split, the share's after them).
     pub filters: RouteFilters,
 }

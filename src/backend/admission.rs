@@ -44,6 +44,7 @@ impl Backend {
                     .ok()?;
             }
         }
+        self.retry_budget.deposit();
         Some(Admission {
             backend: self.clone(),
         })

@@ -15,6 +15,7 @@ mod client;
 mod failure;
 mod health;
 mod outlier;
+mod retry_budget;
 mod tls;
 
 use std::collections::BTreeSet;
@@ -54,6 +55,8 @@ pub struct Backend {
     /// Held so the health state lives as long as this backend serves.
     _health: Arc<SharedHealth>,
     in_flight: admission::InFlight,
+    /// What routes' retries may add to this backend's load.
+    pub retry_budget: retry_budget::RetryBudget,
 }
 
 /// One host of a backend.
@@ -185,6 +188,7 @@ impl Backend {
             balancer,
             _health: health,
             in_flight: admission::InFlight::default(),
+            retry_budget: retry_budget::RetryBudget::new(&config.retry_budget),
         })
     }
 

@@ -18,7 +18,7 @@ pub use model::{
     AccessLogSettings, AdminSettings, AlpnProtocol, BackendConfig, BackendProtocol, BackendTls,
     CertificateConfig, Config, FilterEntry, GatewayApiSettings, HealthCheckConfig, HostConfig,
     ListenerConfig, ListenerLimits, ListenerTls, OutlierDetectionConfig, PhaseFilters,
-    ServerSettings, StaticEndpoint, TlsVersion,
+    RetryBudgetConfig, ServerSettings, StaticEndpoint, TlsVersion,
 };
 use source_map::join;
 pub use source_map::{join as join_path, Location, SourceMap};

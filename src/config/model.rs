@@ -195,6 +195,37 @@ pub struct BackendConfig {
     /// once. Absent: no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests: Option<u32>,
+    /// How much routes' retries may add to this backend's load.
+    #[serde(default)]
+    pub retry_budget: RetryBudgetConfig,
+}
+
+/// Retries may add at most `ratio` of a backend's requests, plus `min_per_second` (Linkerd's
+/// defaults: 0.2 and 10).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBudgetConfig {
+    #[serde(default = "default_retry_ratio")]
+    pub ratio: f64,
+    #[serde(default = "default_min_retries")]
+    pub min_per_second: u32,
+}
+
+impl Default for RetryBudgetConfig {
+    fn default() -> Self {
+        RetryBudgetConfig {
+            ratio: default_retry_ratio(),
+            min_per_second: default_min_retries(),
+        }
+    }
+}
+
+fn default_retry_ratio() -> f64 {
+    0.2
+}
+
+fn default_min_retries() -> u32 {
+    10
 }
 
 impl BackendConfig {
@@ -217,6 +248,7 @@ impl BackendConfig {
             outlier_detection: OutlierDetectionConfig::default(),
             connect_retries: default_connect_retries(),
             max_requests: None,
+            retry_budget: RetryBudgetConfig::default(),
         }
     }
 }

@@ -115,6 +115,13 @@ fn check_backend(
         check_health_check(check, &format!("{at}.health_check"), loaded)?;
     }
     check_endpoint(backend, at, loaded)?;
+    let ratio = backend.retry_budget.ratio;
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(loaded.error_at(
+            format!("{at}.retry_budget.ratio"),
+            "must be 0 to 1 (the share of requests retries may add)",
+        ));
+    }
     if backend.max_requests == Some(0) {
         return Err(loaded.error_at(
             format!("{at}.max_requests"),

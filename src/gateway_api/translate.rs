@@ -484,6 +484,7 @@ impl<'d> Translator<'_, 'd> {
                                     filters: action.filters.clone(),
                                     max_request_body_bytes: None,
                                     timeouts,
+                                    retry: None,
                                 };
                                 entries.push(Entry {
                                     gateway: g,
@@ -863,6 +864,7 @@ impl<'d> Translator<'_, 'd> {
                             }),
                             max_request_body_bytes: None,
                             timeouts: Default::default(),
+                            retry: None,
                         });
                     }
                 }

@@ -94,6 +94,46 @@ impl Gateway {
 }
 
 impl Gateway {
+    /// Whether the failed attempt is sent again under the route's `retry`, for `reason`
+    /// (`reset`, `timeout`, `status`, `connect_failure`): when attempts are left, the request
+    /// is safe to replay and the backend's retry budget allows it. A retry goes to another
+    /// host when one is left, after the policy's backoff.
+    fn route_retry(&self, session: &Session, ctx: &mut RequestCtx, reason: &str) -> bool {
+        let Some(route) = ctx.state.route() else {
+            return false;
+        };
+        let Some(policy) = &route.retry else {
+            return false;
+        };
+        let replayable = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        if ctx.retries >= policy.attempts || !replayable {
+            return false;
+        }
+        let backend = &ctx.pipeline.backends[route.backend.index];
+        if !backend.retry_budget.withdraw() {
+            self.metrics
+                .retry_budget_exhausted
+                .with_label_values(&[&*backend.name])
+                .inc();
+            return false;
+        }
+        ctx.retries += 1;
+        ctx.retry_wait = Some(policy.backoff(ctx.retries));
+        if let Some(host) = ctx.host {
+            ctx.tried.add(host);
+        }
+        if !backend.has_untried(ctx.tried) {
+            // Every host has had its try: the same ones may have another.
+            ctx.tried = Tried::default();
+        }
+        self.metrics
+            .upstream_retries
+            .with_label_values(&[&*backend.name, reason])
+            .inc();
+        true
+    }
+
     /// Takes a place among the chosen backend's requests in flight for the rest of the
     /// request; `Some` is the 503 for a backend at its `max_requests`.
     fn admit(&self, ctx: &mut RequestCtx) -> Option<LocalResponse> {
@@ -179,6 +219,11 @@ pub struct RequestCtx {
     /// (the earlier of that and `timeouts.backend_request` from the attempt's start).
     deadline: Option<Instant>,
     attempt_deadline: Option<Instant>,
+    /// Retries of the route's `retry` made so far, the wait before the next one, and the
+    /// status of a response held back to be retried.
+    retries: u32,
+    retry_wait: Option<Duration>,
+    status_retry: Option<u16>,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -274,6 +319,9 @@ impl ProxyHttp for Gateway {
             admission: None,
             deadline: None,
             attempt_deadline: None,
+            retries: 0,
+            retry_wait: None,
+            status_retry: None,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -313,7 +361,15 @@ impl ProxyHttp for Gateway {
         let response = match local_answer(session, ctx, listener).await? {
             Some(response) => response,
             None => match self.admit(ctx) {
-                None => return Ok(false),
+                None => {
+                    // A request that may be retried keeps its body until it is done, so a
+                    // retry can send it again (pingora's buffer; past it, no retry).
+                    let retried = ctx.state.route().is_some_and(|r| r.retry.is_some());
+                    if retried && session.req_header().method.is_idempotent() {
+                        session.as_mut().enable_retry_buffering();
+                    }
+                    return Ok(false);
+                }
                 Some(refusal) => refusal,
             },
         };
@@ -342,6 +398,9 @@ impl ProxyHttp for Gateway {
                 "upstream_peer called before a route was chosen",
             )
         })?;
+        if let Some(wait) = ctx.retry_wait.take() {
+            tokio::time::sleep(wait).await;
+        }
         let backend = &ctx.pipeline.backends[route.backend.index];
         let host = backend.select(ctx.tried).ok_or_else(|| {
             Error::explain(ConnectError, "every host of the backend failed to connect")
@@ -381,7 +440,7 @@ impl ProxyHttp for Gateway {
     /// method: up to `connect_retries` more hosts, each tried once.
     fn fail_to_connect(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
@@ -393,12 +452,14 @@ impl ProxyHttp for Gateway {
         backend.report(host, false);
         ctx.tried.add(host);
         let retries_left = ctx.tried.count() <= backend.config.connect_retries;
-        let retry = retries_left && backend.has_untried(ctx.tried);
+        let mut retry = retries_left && backend.has_untried(ctx.tried);
         if retry {
             self.metrics
                 .upstream_retries
-                .with_label_values(&[&*backend.name])
+                .with_label_values(&[&*backend.name, "connect_failure"])
                 .inc();
+        } else if route.retry.as_ref().is_some_and(|p| p.on_connect_failure()) {
+            retry = self.route_retry(session, ctx, "connect_failure");
         }
         e.set_retry(retry);
         e
@@ -419,6 +480,15 @@ impl ProxyHttp for Gateway {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        // A response held back by `upstream_response_filter` for a retry already decided.
+        if let Some(status) = ctx.status_retry.take() {
+            if let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) {
+                let backend = &ctx.pipeline.backends[route.backend.index];
+                backend.report(host, !(502..=504).contains(&status));
+            }
+            e.set_retry(true);
+            return e;
+        }
         if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
         {
             e.set_retry(false);
@@ -431,7 +501,43 @@ impl ProxyHttp for Gateway {
         {
             ctx.pipeline.backends[route.backend.index].report(host, false);
         }
+        if !e.retry() && upstream_fault {
+            let policy = ctx.state.route().and_then(|r| r.retry.clone());
+            let reason = match (policy, e.etype()) {
+                (Some(p), ReadTimedout | WriteTimedout) if p.on_timeout() => Some("timeout"),
+                (Some(p), ConnectionClosed | ReadError | WriteError | H2Error) if p.on_reset() => {
+                    Some("reset")
+                }
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                let retry = self.route_retry(session, ctx, reason);
+                e.set_retry(retry);
+            }
+        }
         e
+    }
+
+    /// Holds back a response whose status the route's `retry` names, when a retry is allowed:
+    /// the attempt fails instead (see `error_while_proxy`) and the request goes again.
+    async fn upstream_response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let status = upstream_response.status.as_u16();
+        let retried = ctx
+            .state
+            .route()
+            .and_then(|r| r.retry.as_ref())
+            .is_some_and(|p| p.on_status(status));
+        if retried && self.route_retry(session, ctx, "status") {
+            ctx.status_retry = Some(status);
+            return Error::e_explain(HTTPStatus(status), "retried for its status")
+                .map_err(|e| e.into_up());
+        }
+        Ok(())
     }
 
     /// Counts the body as it streams to the backend: a body without a declared length (or

@@ -80,6 +80,49 @@ pub struct RouteConfig {
     /// Time bounds of a request on this route, beyond its backend's own.
     #[serde(default, skip_serializing_if = "RouteTimeouts::is_empty")]
     pub timeouts: RouteTimeouts,
+    /// Sending a request again when an attempt fails in one of the listed ways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryConfig>,
+}
+
+/// When and how often a route's request is sent again. Only a request that is safe to replay
+/// is (an idempotent method, and a body still held whole), within its backend's retry budget,
+/// and to another host when the backend has one.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retries after the first attempt (1 to 10).
+    pub attempts: u32,
+    /// What is retried: `connect-failure`, `reset` (the connection failed after the request
+    /// was sent), `gateway-error` (a 502, 503 or 504, from the backend or for a timeout),
+    /// `5xx` (any 5xx, timeouts included), or a status code.
+    pub on: Vec<RetryOn>,
+    /// The first wait before a retry; each next one doubles, at most ten times the first,
+    /// with full jitter.
+    #[serde(default = "default_retry_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+}
+
+fn default_retry_backoff() -> Duration {
+    Duration::from_millis(25)
+}
+
+/// One condition a retry is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RetryOn {
+    Status(u16),
+    Named(RetryCondition),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RetryCondition {
+    ConnectFailure,
+    Reset,
+    GatewayError,
+    #[serde(rename = "5xx")]
+    FiveXx,
 }
 
 /// How long a request on a route may take (the Gateway API's HTTPRoute `timeouts`). Past

@@ -34,6 +34,7 @@ mod config;
 mod hostname;
 mod matcher;
 mod redirect;
+mod retry;
 #[cfg(test)]
 mod tests;
 
@@ -45,13 +46,14 @@ use http::StatusCode;
 pub use crate::rewrite::{PathRewriteConfig, PrefixRewriteConfig};
 pub use config::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    QueryParamMatchConfig, RedirectConfig, RouteConfig, RouteFiltersConfig, RouteTimeouts,
-    ValueMatchType, WeightedBackendConfig,
+    QueryParamMatchConfig, RedirectConfig, RetryCondition, RetryConfig, RetryOn, RouteConfig,
+    RouteFiltersConfig, RouteTimeouts, ValueMatchType, WeightedBackendConfig,
 };
 use hostname::request_host;
 pub use hostname::Hostname;
 use matcher::Conditions;
 use redirect::Redirect;
+pub use retry::RetryPolicy;
 
 use crate::{
     BuildContext, Filter, FilterConfigError, Flow, LocalResponse, Phase, RequestContext,
@@ -221,6 +223,11 @@ impl Router {
                 .map(|(j, m)| Conditions::compile(m, &format!("[{i}].matches[{j}]")))
                 .collect::<Result<_, _>>()?;
             let route_filters = &route.filters;
+            let retry = route
+                .retry
+                .as_ref()
+                .map(|r| RetryPolicy::compile(r, &format!("[{i}].retry")).map(Arc::new))
+                .transpose()?;
             let outcome = |backend: &Option<String>,
                            respond: &Option<DirectResponseConfig>,
                            redirect: &Option<RedirectConfig>,
@@ -243,6 +250,7 @@ impl Router {
                             backend,
                             max_request_body_bytes: route.max_request_body_bytes,
                             timeouts: route.timeouts,
+                            retry: retry.clone(),
                             filters,
                         }))
                     }
