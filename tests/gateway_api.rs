@@ -1303,3 +1303,57 @@ fn rule_timeouts_bound_each_request_to_a_backend() {
         assert!(error.contains(expected), "{error}");
     }
 }
+
+/// A backend that answers 503 to every other request (the first, the third, ...) and 200
+/// `ok` to the rest, closing each connection.
+fn every_other_fails() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.6:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().take(100).enumerate() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+            let mut buf = [0u8; 4096];
+            let _ = std::io::Read::read(&mut conn, &mut buf);
+            let answer: &[u8] = if n % 2 == 0 {
+                b"HTTP/1.1 503 Busy\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            } else {
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            };
+            let _ = std::io::Write::write_all(&mut conn, answer);
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_rules_retry_sends_a_listed_status_again() {
+    let flaky = every_other_fails();
+    let listen = free_addr("127.0.0.1");
+    let manifests = format!(
+        "{}{}",
+        gateway(&format!(
+            "    - {{ name: web, port: {}, protocol: HTTP }}\n",
+            listen.port()
+        )),
+        route(
+            "edge",
+            "retried",
+            None,
+            "  parentRefs: [{ name: gw }]
+  rules:
+    - retry: { codes: [503], attempts: 1, backoff: 10ms }
+      backendRefs: [{ name: flaky, port: 80 }]
+",
+        ),
+    );
+    let _gw = start(
+        &format!("    edge/flaky:80: {flaky}\n"),
+        &manifests,
+        &[listen],
+    );
+    for _ in 0..4 {
+        let resp = request(listen, "GET", "/", &[]);
+        assert_eq!((resp.status, resp.body.as_slice()), (200, b"ok".as_slice()));
+    }
+}

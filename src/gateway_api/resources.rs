@@ -431,9 +431,22 @@ pub struct HttpRouteRule {
     #[serde(default)]
     pub timeouts: Option<HttpRouteTimeouts>,
     #[serde(default)]
-    pub retry: Unsupported,
+    pub retry: Option<HttpRouteRetry>,
     #[serde(default)]
     pub session_persistence: Unsupported,
+}
+
+/// A rule's retries (GEP-1731, experimental): the statuses retried, how many retries, and
+/// the wait before each.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpRouteRetry {
+    #[serde(default)]
+    pub codes: Vec<u16>,
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    #[serde(default)]
+    pub backoff: Option<String>,
 }
 
 /// A rule's time bounds, as Gateway API durations (GEP-2257: `10s`, `1h30m`, `500ms`; `0s`
@@ -453,7 +466,6 @@ impl HttpRouteRule {
     /// them); the rule then answers 500.
     pub fn unsupported(&self) -> Vec<String> {
         let mut names: Vec<String> = present!(self,
-            retry => "retry",
             session_persistence => "sessionPersistence",
         )
         .into_iter()

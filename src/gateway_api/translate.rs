@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use switchyard_filters::router::{
     DirectResponseConfig, HeaderMatchConfig, MatchConfig, PathMatchConfig, PathMatchType,
-    PathRewriteConfig, PrefixRewriteConfig, QueryParamMatchConfig, RedirectConfig, RouteConfig,
-    RouteFiltersConfig, RouteTimeouts, ValueMatchType, WeightedBackendConfig,
+    PathRewriteConfig, PrefixRewriteConfig, QueryParamMatchConfig, RedirectConfig, RetryCondition,
+    RetryConfig, RetryOn, RouteConfig, RouteFiltersConfig, RouteTimeouts, ValueMatchType,
+    WeightedBackendConfig,
 };
 
 use super::agentgateway::{self, ObjectRef};
@@ -456,6 +457,7 @@ impl<'d> Translator<'_, 'd> {
                 for (r, rule) in spec.rules.iter().enumerate() {
                     let action = self.rule_action(doc, r, rule, &mut problems, &mut unresolved)?;
                     let timeouts = rule_timeouts(doc, r, rule)?;
+                    let retry = rule_retry(doc, r, rule)?;
                     let matches = rule_matches(rule);
                     for (listener, hosts) in &accepted {
                         let (redirect, backends) =
@@ -484,7 +486,7 @@ impl<'d> Translator<'_, 'd> {
                                     filters: action.filters.clone(),
                                     max_request_body_bytes: None,
                                     timeouts,
-                                    retry: None,
+                                    retry: retry.clone(),
                                 };
                                 entries.push(Entry {
                                     gateway: g,
@@ -1781,6 +1783,57 @@ fn rule_timeouts(
         request,
         backend_request,
     })
+}
+
+/// A rule's `retry` as the native route's: `codes` are the statuses retried (none: only
+/// connections that fail), `attempts` the retries (default 1; 0: none), `backoff` the first
+/// wait (default 25ms). More retries than the native bound of 10 is a load error.
+fn rule_retry(
+    doc: &Document,
+    r: usize,
+    rule: &super::resources::HttpRouteRule,
+) -> Result<Option<RetryConfig>, ConfigError> {
+    let Some(retry) = &rule.retry else {
+        return Ok(None);
+    };
+    let at = format!("spec.rules[{r}].retry");
+    let attempts = retry.attempts.unwrap_or(1);
+    if attempts == 0 {
+        return Ok(None);
+    }
+    if attempts > 10 {
+        return Err(doc.error_at(
+            &format!("{at}.attempts"),
+            "at most 10 retries are made here",
+        ));
+    }
+    let on: Vec<RetryOn> = if retry.codes.is_empty() {
+        vec![
+            RetryOn::Named(RetryCondition::ConnectFailure),
+            RetryOn::Named(RetryCondition::Reset),
+        ]
+    } else {
+        retry.codes.iter().copied().map(RetryOn::Status).collect()
+    };
+    for (i, code) in retry.codes.iter().enumerate() {
+        if !(400..=599).contains(code) {
+            return Err(doc.error_at(
+                &format!("{at}.codes[{i}]"),
+                format!("{code} is not an error status (400 to 599)"),
+            ));
+        }
+    }
+    let backoff = match &retry.backoff {
+        None => Duration::from_millis(25),
+        Some(text) => gateway_duration(text)
+            .map_err(|why| doc.error_at(&format!("{at}.backoff"), why))?
+            .unwrap_or(Duration::from_millis(25)),
+    };
+    Ok(Some(RetryConfig {
+        attempts,
+        on,
+        backoff,
+    }))
 }
 
 /// A Gateway API duration (GEP-2257): one to four `<1-5 digits><h|m|s|ms>` parts, as
