@@ -493,3 +493,100 @@ fn route_timeouts_bound_the_whole_exchange_and_each_attempt() {
     );
     drop(silent);
 }
+
+/// A backend that answers every request with `size` bytes, written as fast as the gateway
+/// takes them.
+fn bulk_backend(size: usize) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.6:0").expect("bind bulk backend");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(IO_TIMEOUT));
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut conn, &mut buf);
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {size}\r\n\r\n");
+                if std::io::Write::write_all(&mut conn, head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0;
+                while sent < size {
+                    let n = chunk.len().min(size - sent);
+                    if std::io::Write::write_all(&mut conn, &chunk[..n]).is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .expect("VmRSS")
+}
+
+#[test]
+fn slow_readers_of_big_answers_hold_little_memory_and_others_keep_their_latency() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let size = 64 * 1024 * 1024;
+    let bulk = bulk_backend(size);
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: bulk, static: {{ host: {}, port: {} }} }}",
+            bulk.ip(),
+            bulk.port()
+        ),
+        "      - { name: to-bulk, matches: [{ path: { value: /bulk } }], backend: bulk }",
+        dir.path(),
+    );
+    let before = rss_bytes(gw.proc.child.id());
+
+    // Four clients ask for 64 MiB each and read none of it for now: the gateway must not
+    // buffer what they do not take (256 MiB in all).
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut conn = std::net::TcpStream::connect(gw.addr).expect("connect");
+        std::io::Write::write_all(&mut conn, b"GET /bulk HTTP/1.1\r\nhost: gw\r\n\r\n")
+            .expect("send");
+        stalled.push(conn);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "a normal request took {:?}",
+            started.elapsed()
+        );
+    }
+    let growth = rss_bytes(gw.proc.child.id()).saturating_sub(before);
+    assert!(
+        growth < 32 * 1024 * 1024,
+        "resident memory grew by {} MiB",
+        growth / (1024 * 1024)
+    );
+
+    // A reader that does take its answer gets all of it.
+    let mut reader = stalled.pop().expect("a connection");
+    reader.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 256 * 1024];
+    while got < size {
+        match std::io::Read::read(&mut reader, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    assert!(got >= size, "read {got} bytes");
+}
