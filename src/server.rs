@@ -60,6 +60,10 @@ fn check_addresses_free(pipeline: &Pipeline) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The most attempts pingora makes of one request: the first, connect retries and a route's
+/// retries together (pingora's own default, set here so the proxy can count against it).
+pub const MAX_ATTEMPTS: usize = 16;
+
 /// What starting a listener's service needs of its config. The HTTP/2 settings are fixed
 /// when it starts (pingora reads them from the proxy); everything else a listener does is
 /// read from the pipeline per connection.
@@ -113,6 +117,7 @@ pub fn run(
         // nginx workers do), instead of one work-stealing runtime: measured with bench/ab.sh,
         // 5-8% more requests/s without a token and about 25% more with one, on one worker.
         work_stealing: false,
+        max_retries: MAX_ATTEMPTS,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

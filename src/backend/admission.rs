@@ -44,7 +44,6 @@ impl Backend {
                     .ok()?;
             }
         }
-        self.retry_budget.deposit();
         Some(Admission {
             backend: self.clone(),
         })

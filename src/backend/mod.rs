@@ -15,7 +15,7 @@ mod client;
 mod failure;
 mod health;
 mod outlier;
-mod retry_budget;
+pub mod retry_budget;
 mod tls;
 
 use std::collections::BTreeSet;
@@ -55,8 +55,7 @@ pub struct Backend {
     /// Held so the health state lives as long as this backend serves.
     _health: Arc<SharedHealth>,
     in_flight: admission::InFlight,
-    /// What routes' retries may add to this backend's load.
-    pub retry_budget: retry_budget::RetryBudget,
+    retry_budget: retry_budget::RetryBudget,
 }
 
 /// One host of a backend.
@@ -213,6 +212,11 @@ impl Backend {
                 })
         })?;
         self.index_of(&chosen)
+    }
+
+    /// What routes' retries may add to this backend's load.
+    pub fn retry_budget(&self) -> &retry_budget::RetryBudget {
+        &self.retry_budget
     }
 
     /// Whether some host is left for a request that has tried `tried`. Unlike `select`, it

@@ -1829,6 +1829,9 @@ fn rule_retry(
             .map_err(|why| doc.error_at(&format!("{at}.backoff"), why))?
             .unwrap_or(Duration::from_millis(25)),
     };
+    if backoff > Duration::from_secs(10) {
+        return Err(doc.error_at(&format!("{at}.backoff"), "at most 10s between retries here"));
+    }
     Ok(Some(RetryConfig {
         attempts,
         on,

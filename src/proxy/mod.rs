@@ -106,12 +106,23 @@ impl Gateway {
             return false;
         };
         let replayable = session.req_header().method.is_idempotent()
-            && !session.as_ref().retry_buffer_truncated();
-        if ctx.retries >= policy.attempts || !replayable {
+            && !session.as_ref().retry_buffer_truncated()
+            // Once the client has part of an answer, another attempt's would be spliced in.
+            && session.response_written().is_none();
+        // pingora makes at most `MAX_ATTEMPTS` of one request, connect retries included: a
+        // retry granted past that would be spent and never made.
+        let room = ctx.attempts < crate::server::MAX_ATTEMPTS;
+        if ctx.retries >= policy.attempts || !replayable || !room || ctx.deadline_hit {
+            return false;
+        }
+        let wait = policy.backoff(ctx.retries + 1);
+        if ctx.deadline.is_some_and(|d| Instant::now() + wait >= d) {
+            // The request's time would run out before the retry is made: what there is now
+            // (a backend's answer held back, or the failure) is the answer.
             return false;
         }
         let backend = &ctx.pipeline.backends[route.backend.index];
-        if !backend.retry_budget.withdraw() {
+        if !backend.retry_budget().withdraw() {
             self.metrics
                 .retry_budget_exhausted
                 .with_label_values(&[&*backend.name])
@@ -119,7 +130,7 @@ impl Gateway {
             return false;
         }
         ctx.retries += 1;
-        ctx.retry_wait = Some(policy.backoff(ctx.retries));
+        ctx.retry_wait = Some(wait);
         if let Some(host) = ctx.host {
             ctx.tried.add(host);
         }
@@ -142,6 +153,8 @@ impl Gateway {
         match backend.admit() {
             Some(admission) => {
                 ctx.admission = Some(admission);
+                // Each request earns its backend a share of a retry.
+                backend.retry_budget().deposit();
                 None
             }
             None => {
@@ -224,6 +237,11 @@ pub struct RequestCtx {
     retries: u32,
     retry_wait: Option<Duration>,
     status_retry: Option<u16>,
+    /// Attempts made (each `upstream_peer`), and connections that failed among them.
+    attempts: usize,
+    connect_failures: u32,
+    /// The route's own deadline ran out: the client's time, not the backend's fault.
+    deadline_hit: bool,
     state: RequestState,
     started: Instant,
     upstream_started: Option<Instant>,
@@ -322,6 +340,9 @@ impl ProxyHttp for Gateway {
             retries: 0,
             retry_wait: None,
             status_retry: None,
+            attempts: 0,
+            connect_failures: 0,
+            deadline_hit: false,
             state: RequestState::default(),
             started: Instant::now(),
             upstream_started: None,
@@ -361,15 +382,9 @@ impl ProxyHttp for Gateway {
         let response = match local_answer(session, ctx, listener).await? {
             Some(response) => response,
             None => match self.admit(ctx) {
-                None => {
-                    // A request that may be retried keeps its body until it is done, so a
-                    // retry can send it again (pingora's buffer; past it, no retry).
-                    let retried = ctx.state.route().is_some_and(|r| r.retry.is_some());
-                    if retried && session.req_header().method.is_idempotent() {
-                        session.as_mut().enable_retry_buffering();
-                    }
-                    return Ok(false);
-                }
+                // pingora keeps each attempt's request body for a retry (up to its buffer's
+                // size: past it, `retry_buffer_truncated` and no retry).
+                None => return Ok(false),
                 Some(refusal) => refusal,
             },
         };
@@ -401,6 +416,9 @@ impl ProxyHttp for Gateway {
         if let Some(wait) = ctx.retry_wait.take() {
             tokio::time::sleep(wait).await;
         }
+        ctx.attempts += 1;
+        // A retry sends the body again from its start.
+        ctx.body_seen = 0;
         let backend = &ctx.pipeline.backends[route.backend.index];
         let host = backend.select(ctx.tried).ok_or_else(|| {
             Error::explain(ConnectError, "every host of the backend failed to connect")
@@ -421,6 +439,7 @@ impl ProxyHttp for Gateway {
             // against it as they come (`upstream_response_body_filter`).
             let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
+                ctx.deadline_hit = ctx.deadline.is_some_and(|d| d <= now);
                 return Err(route_timed_out());
             }
             let options = &mut peer.options;
@@ -437,7 +456,8 @@ impl ProxyHttp for Gateway {
     }
 
     /// Nothing of the request reached the host, so another host may take it, whatever its
-    /// method: up to `connect_retries` more hosts, each tried once.
+    /// method: up to `connect_retries` more hosts, each tried once. Past those, a route whose
+    /// `retry` lists `connect-failure` may try again (see [`Gateway::route_retry`]).
     fn fail_to_connect(
         &self,
         session: &mut Session,
@@ -451,7 +471,8 @@ impl ProxyHttp for Gateway {
         let backend = &ctx.pipeline.backends[route.backend.index];
         backend.report(host, false);
         ctx.tried.add(host);
-        let retries_left = ctx.tried.count() <= backend.config.connect_retries;
+        ctx.connect_failures += 1;
+        let retries_left = ctx.connect_failures <= backend.config.connect_retries;
         let mut retry = retries_left && backend.has_untried(ctx.tried);
         if retry {
             self.metrics
@@ -465,12 +486,15 @@ impl ProxyHttp for Gateway {
         e
     }
 
-    /// An error after the connection was made. pingora's default policy stands (restated
-    /// here, as an override cannot call the trait's default): a retry only when
-    /// the connection came from the pool (it may have gone stale), the method is idempotent
-    /// and the request body is still buffered, so a request that may have reached a backend
-    /// is never sent twice unless repeating it is harmless. A failure on a fresh connection
-    /// counts against the host.
+    /// An error after the connection was made. pingora's default policy first (restated
+    /// here, as an override cannot call the trait's default): a retry only when the
+    /// connection came from the pool (it may have gone stale), the method is idempotent and
+    /// the request body is still buffered. Then the route's `retry`, for a reset or a
+    /// timeout it lists, on the same conditions and before any of the answer has gone out
+    /// (see [`Gateway::route_retry`]); and a response held back for its status is retried as
+    /// `upstream_response_filter` decided. A failure on a fresh connection counts against
+    /// the host, unless the route's own deadline ran out (the client's time, not the host's
+    /// fault).
     fn error_while_proxy(
         &self,
         peer: &HttpPeer,
@@ -487,6 +511,12 @@ impl ProxyHttp for Gateway {
                 backend.report(host, !(502..=504).contains(&status));
             }
             e.set_retry(true);
+            return e;
+        }
+        if ctx.deadline_hit {
+            // The route's time ran out (maybe a client reading slowly): not the host's
+            // failure, and no time for another attempt.
+            e.set_retry(false);
             return e;
         }
         if !session.req_header().method.is_idempotent() || session.as_ref().retry_buffer_truncated()
@@ -595,11 +625,16 @@ impl ProxyHttp for Gateway {
         &self,
         _session: &mut Session,
         _body: &mut Option<bytes::Bytes>,
-        _end_of_stream: bool,
+        end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
+        let now = Instant::now();
         match ctx.attempt_deadline {
-            Some(deadline) if Instant::now() >= deadline => Err(route_timed_out()),
+            // The last piece completes the answer: late or not, it is whole.
+            Some(deadline) if now >= deadline && !end_of_stream => {
+                ctx.deadline_hit = ctx.deadline.is_some_and(|d| d <= now);
+                Err(route_timed_out())
+            }
             _ => Ok(None),
         }
     }
@@ -642,7 +677,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let failure = upstream_error::classify(e);
-        if let (Some(kind), Some(route)) = (failure.upstream_kind(), ctx.state.route()) {
+        // A route's deadline is counted as its own kind: the backend may have been on time.
+        let kind = if ctx.deadline_hit {
+            Some("route_timeout")
+        } else {
+            failure.upstream_kind()
+        };
+        if let (Some(kind), Some(route)) = (kind, ctx.state.route()) {
             self.metrics
                 .upstream_failures
                 .with_label_values(&[&*route.backend.name, kind])
