@@ -28,7 +28,9 @@
 mod grpc;
 mod guard;
 mod limits;
+mod overload;
 mod respond;
+mod retry;
 mod upstream_error;
 
 use std::borrow::Cow;
@@ -89,93 +91,6 @@ impl Gateway {
             in_flight,
             all_in_flight,
             access_log,
-        }
-    }
-}
-
-impl Gateway {
-    /// Whether the failed attempt is sent again under the route's `retry`, for `reason`
-    /// (`reset`, `timeout`, `status`, `connect_failure`): when attempts are left, the request
-    /// is safe to replay and the backend's retry budget allows it. A retry goes to another
-    /// host when one is left, after the policy's backoff.
-    fn route_retry(&self, session: &Session, ctx: &mut RequestCtx, reason: &str) -> bool {
-        let Some(route) = ctx.state.route() else {
-            return false;
-        };
-        let Some(policy) = &route.retry else {
-            return false;
-        };
-        let replayable = session.req_header().method.is_idempotent()
-            && !session.as_ref().retry_buffer_truncated()
-            // Once the client has part of an answer, another attempt's would be spliced in.
-            && session.response_written().is_none();
-        // pingora makes at most `MAX_ATTEMPTS` of one request, connect retries included: a
-        // retry granted past that would be spent and never made.
-        let room = ctx.attempts < crate::server::MAX_ATTEMPTS;
-        if ctx.retries >= policy.attempts || !replayable || !room || ctx.deadline_hit {
-            return false;
-        }
-        let wait = policy.backoff(ctx.retries + 1);
-        if ctx.deadline.is_some_and(|d| Instant::now() + wait >= d) {
-            // The request's time would run out before the retry is made: what there is now
-            // (a backend's answer held back, or the failure) is the answer.
-            return false;
-        }
-        let backend = &ctx.pipeline.backends[route.backend.index];
-        if !backend.retry_budget().withdraw() {
-            self.metrics
-                .retry_budget_exhausted
-                .with_label_values(&[&*backend.name])
-                .inc();
-            return false;
-        }
-        ctx.retries += 1;
-        ctx.retry_wait = Some(wait);
-        if let Some(host) = ctx.host {
-            ctx.tried.add(host);
-        }
-        if !backend.has_untried(ctx.tried) {
-            // Every host has had its try: the same ones may have another.
-            ctx.tried = Tried::default();
-        }
-        self.metrics
-            .upstream_retries
-            .with_label_values(&[&*backend.name, reason])
-            .inc();
-        true
-    }
-
-    /// Takes a place among the chosen backend's requests in flight for the rest of the
-    /// request; `Some` is the 503 for a backend at its `max_requests`.
-    fn admit(&self, ctx: &mut RequestCtx) -> Option<LocalResponse> {
-        let route = ctx.state.route()?;
-        let backend = &ctx.pipeline.backends[route.backend.index];
-        match backend.admit() {
-            Some(admission) => {
-                ctx.admission = Some(admission);
-                // Each request earns its backend a share of a retry.
-                backend.retry_budget().deposit();
-                None
-            }
-            None => {
-                self.metrics
-                    .upstream_failures
-                    .with_label_values(&[&*backend.name, "overloaded"])
-                    .inc();
-                Some(LocalResponse::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({
-                        "error": "upstream_overloaded",
-                        "message": format!(
-                            "backend `{}` has its {} requests in flight",
-                            backend.name,
-                            backend.config.max_requests.unwrap_or_default()
-                        ),
-                        "route": &*route.route,
-                        "backend": &*backend.name,
-                    }),
-                ))
-            }
         }
     }
 }
