@@ -245,6 +245,19 @@ fn host_metrics(pipeline: &Pipeline, into: &mut Series) {
                 u64::try_from(backend.requests_in_flight()).unwrap_or(u64::MAX),
             ),
         );
+        if let Some(slots) = backend.connection_slots() {
+            into.insert(
+                (
+                    "backend_requests_pending",
+                    format!("backend=\"{}\"", escape(&backend.name)),
+                ),
+                (
+                    "Requests waiting for one of the backend's max_connections to free.",
+                    MetricKind::Gauge,
+                    u64::try_from(slots.pending()).unwrap_or(u64::MAX),
+                ),
+            );
+        }
         for host in backend.host_health() {
             let labels = format!(
                 "backend=\"{}\",host=\"{}\"",

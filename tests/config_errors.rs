@@ -408,3 +408,14 @@ fn route_timeouts_must_be_positive_and_an_attempt_within_the_whole() {
         "FILE:19:34: listeners[0].routes[1].timeouts.backend_request: cannot be longer than timeouts.request, which bounds every attempt too",
     );
 }
+
+#[test]
+fn max_pending_needs_max_connections() {
+    assert_rejected(
+        &VALID.replace(
+            "static: { host: 127.0.0.2, port: 30080 }",
+            "static: { host: 127.0.0.2, port: 30080 }\n    max_pending: 5",
+        ),
+        "FILE:6:5: backends[0].max_pending: requests wait only for one of `max_connections`: set it too",
+    );
+}

@@ -629,3 +629,70 @@ fn an_answer_under_way_is_never_retried() {
         "{metrics}"
     );
 }
+
+#[test]
+fn connection_slots_let_a_bounded_line_wait_and_refuse_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A backend that accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent_addr = silent.local_addr().expect("addr");
+    let (gw, _echo) = gateway_with(
+        &format!(
+            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 3s, connect_timeout: 1s, max_connections: 1, max_pending: 1, connect_retries: 0 }}",
+            silent_addr.ip(),
+            silent_addr.port()
+        ),
+        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
+        dir.path(),
+    );
+    let in_flight = |gw: &Gateway| {
+        sample(
+            &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
+            "switchyard_backend_requests_in_flight{backend=\"silent\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let addr = gw.addr;
+    // The first holds the one slot (the backend never answers: 504 after 3 s).
+    let first = std::thread::spawn(move || request(addr, "GET", "/slow", &[]).status);
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while in_flight(&gw) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first request never got in flight"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The second waits in line for up to connect_timeout (1 s), then gives up.
+    let second = std::thread::spawn(move || {
+        let started = Instant::now();
+        let resp = request(addr, "GET", "/slow", &[]);
+        (resp.status, resp.json()["error"].clone(), started.elapsed())
+    });
+    while in_flight(&gw) < 2.0 {
+        assert!(Instant::now() < deadline, "the second request never came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The third finds the line full: refused at once.
+    let started = Instant::now();
+    let third = gw.get("/slow", &[]);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (third.status, third.json()["error"].as_str()),
+        (503, Some("upstream_overloaded"))
+    );
+    assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
+
+    let (status, error, waited) = second.join().expect("second");
+    assert_eq!((status, error.as_str()), (503, Some("upstream_overloaded")));
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_millis(2500),
+        "waited {waited:?}"
+    );
+    assert_eq!(first.join().expect("first"), 504);
+    drop(silent);
+}

@@ -12,6 +12,7 @@
 
 mod admission;
 mod client;
+pub mod connection_slots;
 mod failure;
 mod health;
 mod outlier;
@@ -56,6 +57,7 @@ pub struct Backend {
     _health: Arc<SharedHealth>,
     in_flight: admission::InFlight,
     retry_budget: retry_budget::RetryBudget,
+    connection_slots: Option<connection_slots::ConnectionSlots>,
 }
 
 /// One host of a backend.
@@ -188,6 +190,9 @@ impl Backend {
             _health: health,
             in_flight: admission::InFlight::default(),
             retry_budget: retry_budget::RetryBudget::new(&config.retry_budget),
+            connection_slots: config
+                .max_connections
+                .map(|max| connection_slots::ConnectionSlots::new(max, config.max_pending)),
         })
     }
 
@@ -217,6 +222,11 @@ impl Backend {
     /// What routes' retries may add to this backend's load.
     pub fn retry_budget(&self) -> &retry_budget::RetryBudget {
         &self.retry_budget
+    }
+
+    /// Its connection slots, when it bounds them (`max_connections`).
+    pub fn connection_slots(&self) -> Option<&connection_slots::ConnectionSlots> {
+        self.connection_slots.as_ref()
     }
 
     /// Whether some host is left for a request that has tried `tried`. Unlike `select`, it

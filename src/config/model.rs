@@ -195,6 +195,14 @@ pub struct BackendConfig {
     /// once. Absent: no bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests: Option<u32>,
+    /// Exchanges with this backend at once (each an upstream connection in use; on an
+    /// HTTP/2 backend, a stream). Absent: no bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Requests that may wait for one of `max_connections` to free, each for at most
+    /// `connect_timeout`; past it, 503 `upstream_overloaded` at once. Default 0: no waiting.
+    #[serde(default)]
+    pub max_pending: u32,
     /// How much routes' retries may add to this backend's load.
     #[serde(default)]
     pub retry_budget: RetryBudgetConfig,
@@ -248,6 +256,8 @@ impl BackendConfig {
             outlier_detection: OutlierDetectionConfig::default(),
             connect_retries: default_connect_retries(),
             max_requests: None,
+            max_connections: None,
+            max_pending: 0,
             retry_budget: RetryBudgetConfig::default(),
         }
     }

@@ -122,6 +122,18 @@ fn check_backend(
             "must be 0 to 1 (the share of requests retries may add)",
         ));
     }
+    if backend.max_connections == Some(0) {
+        return Err(loaded.error_at(
+            format!("{at}.max_connections"),
+            "must be greater than zero (zero would refuse every request)",
+        ));
+    }
+    if backend.max_pending > 0 && backend.max_connections.is_none() {
+        return Err(loaded.error_at(
+            format!("{at}.max_pending"),
+            "requests wait only for one of `max_connections`: set it too",
+        ));
+    }
     if backend.max_requests == Some(0) {
         return Err(loaded.error_at(
             format!("{at}.max_requests"),

@@ -141,8 +141,10 @@ pub struct RequestCtx {
     /// A gRPC call the gateway answered itself: the HTTP status it stands for (the wire says
     /// 200) and the `grpc-status` sent. Metrics and the access log count the former.
     grpc_answer: Option<(u16, u8)>,
-    /// The request's place among its backend's requests in flight (`max_requests`).
+    /// The request's place among its backend's requests in flight (`max_requests`), and
+    /// its connection slot (`max_connections`).
     admission: Option<Admission>,
+    connection_slot: Option<tokio::sync::OwnedSemaphorePermit>,
     /// When the route's `timeouts.request` runs out, and when the current attempt's does
     /// (the earlier of that and `timeouts.backend_request` from the attempt's start).
     deadline: Option<Instant>,
@@ -250,6 +252,7 @@ impl ProxyHttp for Gateway {
             tls_version: None,
             grpc_answer: None,
             admission: None,
+            connection_slot: None,
             deadline: None,
             attempt_deadline: None,
             retries: 0,
@@ -296,7 +299,7 @@ impl ProxyHttp for Gateway {
 
         let response = match local_answer(session, ctx, listener).await? {
             Some(response) => response,
-            None => match self.admit(ctx) {
+            None => match self.admit(ctx).await {
                 // pingora keeps each attempt's request body for a retry (up to its buffer's
                 // size: past it, `retry_buffer_truncated` and no retry).
                 None => return Ok(false),
@@ -635,6 +638,7 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         ctx.in_flight.finish();
         ctx.admission = None;
+        ctx.connection_slot = None;
         let status = match ctx.grpc_answer {
             Some((status, _)) => status,
             None => session.response_written().map_or(0, |r| r.status.as_u16()),
