@@ -419,3 +419,37 @@ fn a_reload_keeps_the_keys_while_the_provider_is_down() {
     assert_eq!(s.ready().0, 200);
     assert_eq!(published.served(), 1, "the reload fetched nothing");
 }
+
+#[test]
+fn redirects_on_the_providers_own_server_are_followed_and_others_refused() {
+    let published = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
+    let s = setup(Some("idp"), "");
+    // A path moved twice: once as a path, once as a URL of the same server.
+    published.redirect("/jwks.json", "/keys/v1");
+    published.redirect(
+        "/keys/v1",
+        &format!("https://127.0.0.6:{}/keys/v2", s.idp_addr.port()),
+    );
+    let _idp = s.idp(&published);
+    eventually(Duration::from_secs(10), "ready", || s.ready().0 == 200);
+    assert_eq!(s.verdict("rs256"), ok());
+    assert_eq!(published.served(), 3);
+
+    // A provider whose document moved to another server: not followed, and said so.
+    let elsewhere = Published::new(Answer::jwks(&jwks(&["rs256"]), 3600));
+    elsewhere.redirect("/jwks.json", "https://evil.test/jwks.json");
+    let t = setup(Some("idp"), "");
+    let _other = t.idp(&elsewhere);
+    eventually(
+        Duration::from_secs(10),
+        "a refused redirect counted",
+        || {
+            t.metric(
+            r#"switchyard_jwks_fetches_total{listener="main",provider="idp",result="redirect"}"#,
+        ) >= 1
+        },
+    );
+    let (status, body) = t.ready();
+    assert_eq!(status, 503);
+    assert!(body.to_string().contains("evil.test"), "{body}");
+}

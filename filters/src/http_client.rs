@@ -28,6 +28,13 @@ pub trait HttpClient: Send + Sync + 'static {
     /// The backend's name, for logs.
     fn backend(&self) -> &str;
 
+    /// The path on this same server that a redirect's `location` names, if it names one: a
+    /// path (`/keys`), or a URL of this server's own scheme and authority. A redirect
+    /// elsewhere is `None`: the client only talks to its backend.
+    fn local_path(&self, location: &str) -> Option<String> {
+        (location.starts_with('/') && !location.starts_with("//")).then(|| location.to_owned())
+    }
+
     /// Changes whenever the backend's connection settings do, so that state keyed by it (a key
     /// cache shared across reloads) is never reused against a backend that changed.
     fn identity(&self) -> &str;
@@ -39,6 +46,8 @@ pub struct HttpResponse {
     pub status: u16,
     /// Every `Cache-Control` value of the response, joined with `, `.
     pub cache_control: Option<String>,
+    /// The `Location` of a redirect, as sent.
+    pub location: Option<String>,
     pub body: Bytes,
 }
 

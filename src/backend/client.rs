@@ -87,6 +87,11 @@ impl BackendClient {
                 .collect();
             (!values.is_empty()).then(|| values.join(", "))
         };
+        let location = header
+            .headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut body = BytesMut::new();
         while let Some(chunk) = session
             .read_response_body()
@@ -104,6 +109,7 @@ impl BackendClient {
         Ok(HttpResponse {
             status,
             cache_control,
+            location,
             body: Bytes::from(body),
         })
     }
@@ -145,5 +151,26 @@ impl HttpClient for BackendClient {
 
     fn identity(&self) -> &str {
         &self.identity
+    }
+
+    /// A path, or a URL of this backend's scheme (`https` when it speaks TLS: never down to
+    /// `http`) and one of its hosts' authority.
+    fn local_path(&self, location: &str) -> Option<String> {
+        if location.starts_with('/') && !location.starts_with("//") {
+            return Some(location.to_owned());
+        }
+        let scheme = if self.backend.config.tls.is_some() {
+            "https://"
+        } else {
+            "http://"
+        };
+        let rest = location.strip_prefix(scheme)?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let ours = self
+            .backend
+            .hosts
+            .iter()
+            .any(|h| h.authority.eq_ignore_ascii_case(authority));
+        ours.then(|| if path.is_empty() { "/" } else { path }.to_owned())
     }
 }

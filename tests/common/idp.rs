@@ -35,6 +35,8 @@ impl Answer {
 /// What the provider answers, and what it has served. Outlives restarts of the server.
 pub struct Published {
     answer: Mutex<Answer>,
+    /// Paths answered with a 302 to a location instead.
+    redirects: Mutex<Vec<(String, String)>>,
     served: AtomicUsize,
 }
 
@@ -42,8 +44,17 @@ impl Published {
     pub fn new(answer: Answer) -> Arc<Published> {
         Arc::new(Published {
             answer: Mutex::new(answer),
+            redirects: Mutex::new(Vec::new()),
             served: AtomicUsize::new(0),
         })
+    }
+
+    /// From now on, a request for `path` is answered `302` to `location`.
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.redirects
+            .lock()
+            .expect("lock")
+            .push((path.to_owned(), location.to_owned()));
     }
 
     pub fn set(&self, answer: Answer) {
@@ -151,8 +162,25 @@ fn serve(stream: &mut impl ReadWrite, published: &Published) -> bool {
             return false;
         }
     }
-    let answer = published.answer.lock().expect("lock").clone();
     published.served.fetch_add(1, Ordering::SeqCst);
+    let request_line = String::from_utf8_lossy(&head);
+    let path = request_line.split(' ').nth(1).unwrap_or("/").to_owned();
+    let redirect = published
+        .redirects
+        .lock()
+        .expect("lock")
+        .iter()
+        .find(|(from, _)| *from == path)
+        .map(|(_, to)| to.clone());
+    if let Some(location) = redirect {
+        let response = format!(
+            "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.flush();
+        return true;
+    }
+    let answer = published.answer.lock().expect("lock").clone();
     let mut response = format!(
         "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
         answer.status,

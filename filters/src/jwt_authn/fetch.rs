@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::jwks::{self, JwksError, KeySet};
 use crate::{FetchError, HttpClient};
 
@@ -29,10 +31,15 @@ pub(super) enum FetchFailure {
     Status(u16),
     #[error("not a usable JWKS: {0}")]
     Malformed(String),
+    #[error("redirect not followed: {0}")]
+    Redirect(String),
 }
 
+/// Redirects followed in one fetch, as a browser would follow a few.
+const MAX_REDIRECTS: usize = 3;
+
 /// Every [`FetchFailure::code`] and `ok`, in a fixed order, for counters.
-pub(super) const RESULTS: [&str; 8] = [
+pub(super) const RESULTS: [&str; 9] = [
     "ok",
     "connect_failed",
     "tls_failed",
@@ -41,6 +48,7 @@ pub(super) const RESULTS: [&str; 8] = [
     "too_large",
     "bad_status",
     "malformed",
+    "redirect",
 ];
 
 impl FetchFailure {
@@ -50,17 +58,44 @@ impl FetchFailure {
             FetchFailure::Transport(e) => e.kind.as_str(),
             FetchFailure::Status(_) => "bad_status",
             FetchFailure::Malformed(_) => "malformed",
+            FetchFailure::Redirect(_) => "redirect",
         }
     }
 }
 
-/// Fetches and parses the JWKS at `path`, all within `timeout`.
+/// Fetches and parses the JWKS at `path`, all within `timeout`. Redirects to another path of
+/// the same server are followed, up to [`MAX_REDIRECTS`] (identity providers move their key
+/// documents); one to another server is not, since the backend names the only server the
+/// keys may come from.
 pub(super) async fn fetch(
     client: &dyn HttpClient,
     path: &str,
     timeout: Duration,
 ) -> Result<Fetched, FetchFailure> {
-    let response = client.get(path, timeout, MAX_DOCUMENT).await?;
+    let deadline = Instant::now() + timeout;
+    let mut path = path.to_owned();
+    let mut redirects = 0;
+    let response = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let response = client.get(&path, left, MAX_DOCUMENT).await?;
+        if !matches!(response.status, 301 | 302 | 303 | 307 | 308) {
+            break response;
+        }
+        let Some(location) = response.location.as_deref() else {
+            return Err(FetchFailure::Status(response.status));
+        };
+        if redirects == MAX_REDIRECTS {
+            return Err(FetchFailure::Redirect(format!(
+                "more than {MAX_REDIRECTS} redirects (the last to `{location}`)"
+            )));
+        }
+        path = client.local_path(location).ok_or_else(|| {
+            FetchFailure::Redirect(format!(
+                "`{location}` is another server; point the provider's backend at it"
+            ))
+        })?;
+        redirects += 1;
+    };
     if response.status != 200 {
         return Err(FetchFailure::Status(response.status));
     }

@@ -24,6 +24,8 @@ enum Answer {
         cache_control: Option<&'static str>,
     },
     Status(u16),
+    /// A 302 to this location.
+    Redirect(&'static str),
     Down,
     /// Answers after this long (bounded by the caller's timeout, as a real client is).
     Slow(Duration, Box<Answer>),
@@ -66,12 +68,20 @@ fn answer(answer: Answer) -> Result<HttpResponse, FetchError> {
         } => Ok(HttpResponse {
             status: 200,
             cache_control: cache_control.map(str::to_owned),
+            location: None,
             body: Bytes::from(body),
         }),
         Answer::Status(status) => Ok(HttpResponse {
             status,
             cache_control: None,
+            location: None,
             body: Bytes::from_static(b"{}"),
+        }),
+        Answer::Redirect(location) => Ok(HttpResponse {
+            status: 302,
+            cache_control: None,
+            location: Some(location.to_owned()),
+            body: Bytes::new(),
         }),
         Answer::Down => Err(FetchError::new(FetchErrorKind::Connect, "refused")),
         Answer::Slow(..) => unreachable!("unwrapped by the caller"),
@@ -86,7 +96,8 @@ impl HttpClient for ScriptedIdp {
         timeout: Duration,
         _max_body: usize,
     ) -> Result<HttpResponse, FetchError> {
-        assert_eq!(path, "/jwks");
+        // The configured path, or where a scripted redirect sent the fetch.
+        assert!(path == "/jwks" || path == "/again", "{path}");
         self.fetches.fetch_add(1, Ordering::SeqCst);
         let now = self.answer.lock().expect("lock").clone();
         match now {
@@ -466,4 +477,26 @@ async fn cached_verdicts_die_with_a_rotation_and_survive_an_unchanged_refresh() 
     advance(61).await;
     assert_eq!(verdict(&f, &same).await, unknown_key());
     assert_eq!(cached("stale"), 1);
+}
+
+#[tokio::test]
+async fn redirects_end_after_three_and_never_leave_the_server() {
+    use super::fetch::{fetch, FetchFailure};
+    let timeout = Duration::from_secs(1);
+    let looping = ScriptedIdp::new(Answer::Redirect("/again"));
+    let failure = fetch(&*looping, "/jwks", timeout)
+        .await
+        .expect_err("an endless redirect");
+    assert!(matches!(failure, FetchFailure::Redirect(_)), "{failure}");
+    assert_eq!(
+        looping.fetches(),
+        4,
+        "the first request and three redirects"
+    );
+    let away = ScriptedIdp::new(Answer::Redirect("https://elsewhere.test/jwks.json"));
+    let failure = fetch(&*away, "/jwks", timeout)
+        .await
+        .expect_err("a redirect to another server");
+    assert_eq!(failure.code(), "redirect");
+    assert_eq!(away.fetches(), 1);
 }
