@@ -24,13 +24,32 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A port that was free on `ip` a moment ago.
+/// Ports handed out by [`free_port`], below the kernel's ephemeral range (32768 and up on
+/// Linux), so that no client socket of this machine takes one meanwhile, and below 30080,
+/// the lab's fixed backend port.
+const PORTS: std::ops::Range<u16> = 10_000..30_000;
+
+/// The next port to try: each test binary starts at its own place in [`PORTS`] and never
+/// hands out a port twice, so two tests running side by side never get the same one (the
+/// kernel's own choice of a free port can give a port just released to both).
+static NEXT_PORT: std::sync::LazyLock<std::sync::atomic::AtomicU32> =
+    std::sync::LazyLock::new(|| {
+        let span = u32::from(PORTS.end - PORTS.start);
+        std::sync::atomic::AtomicU32::new((std::process::id() * 97) % span)
+    });
+
+/// A port free on `ip` now, and not handed out before by this test binary.
 pub fn free_port(ip: &str) -> u16 {
     let ip: IpAddr = ip.parse().expect("test ip parses");
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port on loopback")
-        .port()
+    let span = u32::from(PORTS.end - PORTS.start);
+    for _ in 0..span {
+        let offset = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % span;
+        let port = PORTS.start + u16::try_from(offset).expect("offset within the range");
+        if TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} in {PORTS:?}")
 }
 
 pub fn free_addr(ip: &str) -> SocketAddr {
