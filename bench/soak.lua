@@ -1,6 +1,7 @@
 -- wrk script for bench/soak.sh: a public API's mix of callers, and every answer counted by
 -- status. Requests cycle through: a fresh token of $TOKENS_FILE (one per line), no token,
--- an explicit x-version-override, and a forged token (which must get 401).
+-- an explicit x-version-override, a forged token (which must get 401), and the slow route
+-- (answered after 300 ms).
 local tokens = {}
 for line in io.lines(os.getenv("TOKENS_FILE")) do
     tokens[#tokens + 1] = "Bearer " .. line
@@ -20,8 +21,10 @@ end
 
 request = function()
     i = i + 1
-    local kind = i % 4
-    if kind == 0 then
+    local kind = i % 5
+    if kind == 4 then
+        return wrk.format(nil, "/slow", { ["x-echo-delay-ms"] = os.getenv("SLOW_MS") or "300" })
+    elseif kind == 0 then
         return wrk.format(nil, nil, { ["authorization"] = tokens[math.floor(i / 4) % #tokens + 1] })
     elseif kind == 1 then
         return wrk.format(nil, nil, {})

@@ -5,8 +5,10 @@
 #   bench/soak.sh [DURATION_S=600] [RELOAD_EVERY_S=30] [RESTART_EVERY_S=120] [CONN=32]
 #
 # Three nginx backends: app-latest has two hosts (127.0.0.2 and 127.0.0.4), app-v2 one
-# (127.0.0.3). wrk (bench/soak.lua) sends a mix: fresh valid tokens (v2), no token,
-# x-version-override: v2, and a forged token (401 expected). Every RELOAD_EVERY_S the config
+# (127.0.0.3); and a slow one (the echo app on 127.0.0.5, answering /slow after 300 ms, on a
+# route with `timeouts: { request: 2s }`). wrk (bench/soak.lua) sends a mix: fresh valid
+# tokens (v2), no token, x-version-override: v2, a forged token (401 expected), and the slow
+# route, whose waits must not hold up the rest. Every RELOAD_EVERY_S the config
 # is rewritten (the listener's idle timeout flips) and the gateway gets SIGHUP; every RESTART_EVERY_S a backend
 # is stopped for 3 s and started again, alternating between one host of app-latest (its other
 # host takes the traffic) and app-v2's only host (its requests get 502/503 meanwhile).
@@ -42,6 +44,11 @@ for b in latest-a latest-b v2; do
     wait_port "${backend_addr[$b]}" "$BACKEND_PORT"
 done
 
+SLOW_PORT=$(port)
+RUST_LOG=warn taskset -c 1 "$BIN" echo --listen "127.0.0.5:$SLOW_PORT" --name slow >"$work/slow.log" 2>&1 &
+pids+=($!)
+wait_port 127.0.0.5 "$SLOW_PORT"
+
 GATEWAY_PORT=$(port)
 GATEWAY_ADMIN=127.0.0.1:$(port)
 config="$work/soak.yaml"
@@ -60,12 +67,14 @@ backends:
     health_check: { path: /healthz, interval: 1s, timeout: 500ms }
   - name: app-v2
     static: { host: 127.0.0.3, port: $BACKEND_PORT }
+  - name: slow
+    static: { host: 127.0.0.5, port: $SLOW_PORT }
 listeners:
   - name: soak
     address: 127.0.0.1:$GATEWAY_PORT
     limits: { idle_timeout: $1 }
 $(lab_filters_yaml)
-$(lab_routes_yaml)
+$(lab_routes_yaml | sed '/^    routes:$/a\      - { name: slow, matches: [{ path: { value: /slow } }], backend: slow, timeouts: { request: 2s } }')
 YAML
     mv "$config.tmp" "$config"
 }

@@ -4,9 +4,11 @@
 //! `{"servedBy", "method", "path", "headers", "client", "bodyBytes", "version"}`. A request header
 //! `x-echo-set-header: Name-1:value-1,Name-2:value-2` makes it answer with those response
 //! headers too, as the Gateway API conformance suite's echo does, so tests can see what the
-//! gateway does to a response.
+//! gateway does to a response. `x-echo-delay-ms: N` delays the answer by N ms (at most 10 s),
+//! to play a slow backend.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{header, Response, StatusCode};
@@ -19,6 +21,7 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::services::listening::Service;
+use switchyard_filters::RequestHeader;
 
 /// Request bodies are read (so the connection stays usable) but only counted, up to this size.
 const MAX_BODY: usize = 1 << 20;
@@ -51,6 +54,9 @@ impl ServeHttp for Echo {
             session.set_keepalive(None);
         }
 
+        if let Some(delay) = requested_delay(session.req_header()) {
+            tokio::time::sleep(delay).await;
+        }
         let req = session.req_header();
         let headers = switchyard_filters::headers::folded(&req.headers);
         let path = req
@@ -99,6 +105,23 @@ fn echo_set_headers(
             Some((name, value))
         })
         .collect()
+}
+
+/// The longest `x-echo-delay-ms` honoured: enough for any test of a slow backend.
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// How long a request asks the answer to wait (`x-echo-delay-ms: 300`), to play a slow
+/// backend; at most [`MAX_DELAY`].
+fn requested_delay(req: &RequestHeader) -> Option<Duration> {
+    let ms: u64 = req
+        .headers
+        .get("x-echo-delay-ms")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_millis(ms).min(MAX_DELAY))
 }
 
 /// A certificate and key to serve HTTPS with, and optionally the CA that client certificates
