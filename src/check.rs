@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use switchyard_filters::{Filter, Phase};
 
-use crate::config::TlsVersion;
+use crate::config::{BackendProtocol, TlsVersion};
 use crate::pipeline::Pipeline;
 use crate::tls::TlsTerminator;
 
@@ -20,6 +20,14 @@ fn write_phase(out: &mut String, phase: Phase, filters: &[Arc<dyn Filter>]) {
     let _ = writeln!(out, "  {phase}: {names}");
     for line in filters.iter().flat_map(|f| f.describe()) {
         let _ = writeln!(out, "    {line}");
+    }
+}
+
+fn protocol_name(protocol: BackendProtocol) -> &'static str {
+    match protocol {
+        BackendProtocol::Http1 => "HTTP/1.1",
+        BackendProtocol::H2 => "HTTP/2 over TLS",
+        BackendProtocol::H2c => "HTTP/2 in plaintext (h2c)",
     }
 }
 
@@ -82,6 +90,22 @@ pub fn summary(pipeline: &Pipeline) -> String {
             humantime::format_duration(c.write_timeout),
             humantime::format_duration(c.idle_timeout),
         );
+        let mut bounds = Vec::new();
+        if c.protocol != BackendProtocol::Http1 {
+            bounds.push(format!("speaks {}", protocol_name(c.protocol)));
+        }
+        if let Some(max) = c.max_requests {
+            bounds.push(format!("at most {max} requests in flight"));
+        }
+        if let Some(max) = c.max_connections {
+            bounds.push(format!(
+                "at most {max} connections in use, {} waiting",
+                c.max_pending
+            ));
+        }
+        if !bounds.is_empty() {
+            let _ = writeln!(out, "    {}", bounds.join("; "));
+        }
         if let Some(hc) = &c.health_check {
             let _ = writeln!(
                 out,

@@ -419,3 +419,24 @@ fn max_pending_needs_max_connections() {
         "FILE:6:5: backends[0].max_pending: requests wait only for one of `max_connections`: set it too",
     );
 }
+
+#[test]
+fn check_describes_bounds_timeouts_and_retries() {
+    let yaml = VALID
+        .replace(
+            "static: { host: 127.0.0.3, port: 30080 }",
+            "static: { host: 127.0.0.3, port: 30080 }\n    protocol: h2c\n    max_requests: 100\n    max_connections: 10\n    max_pending: 5",
+        )
+        .replace(
+            "        backend: b\n",
+            "        backend: b\n        timeouts: { request: 10s, backend_request: 2s }\n        retry: { attempts: 2, on: [gateway-error, 429] }\n",
+        );
+    let (_dir, _path, out) = run_check(&yaml);
+    assert_summary(
+        &out,
+        &[
+            "    speaks HTTP/2 in plaintext (h2c); at most 100 requests in flight; at most 10 connections in use, 5 waiting",
+            "-> b (request within 10s; each attempt within 2s; retry 2 on gateway-error, 429 (backoff 25ms))",
+        ],
+    );
+}

@@ -127,7 +127,30 @@ impl Action {
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Outcome::Proxy(target) => f.write_str(&target.backend.name),
+            Outcome::Proxy(target) => {
+                f.write_str(&target.backend.name)?;
+                let mut bounds = Vec::new();
+                let t = &target.timeouts;
+                if let Some(request) = t.request {
+                    bounds.push(format!(
+                        "request within {}",
+                        humantime_serde::re::humantime::format_duration(request)
+                    ));
+                }
+                if let Some(attempt) = t.backend_request {
+                    bounds.push(format!(
+                        "each attempt within {}",
+                        humantime_serde::re::humantime::format_duration(attempt)
+                    ));
+                }
+                if let Some(retry) = &target.retry {
+                    bounds.push(retry.to_string());
+                }
+                if !bounds.is_empty() {
+                    write!(f, " ({})", bounds.join("; "))?;
+                }
+                Ok(())
+            }
             Outcome::Respond(response) => write!(f, "answer {}", response.status().as_u16()),
             Outcome::Redirect(redirect) => write!(f, "{redirect}"),
         }

@@ -105,6 +105,30 @@ impl RetryPolicy {
     }
 }
 
+/// `retry 2 on gateway-error, 429 (backoff 25ms)`, as `check` prints it.
+impl std::fmt::Display for RetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut on: Vec<String> = [
+            (self.connect_failure, "connect-failure"),
+            (self.reset, "reset"),
+            (self.gateway_error, "gateway-error"),
+            (self.any_5xx, "5xx"),
+        ]
+        .into_iter()
+        .filter(|(set, _)| *set)
+        .map(|(_, name)| name.to_owned())
+        .collect();
+        on.extend(self.statuses.iter().map(u16::to_string));
+        write!(
+            f,
+            "retry {} on {} (backoff {})",
+            self.attempts,
+            on.join(", "),
+            humantime_serde::re::humantime::format_duration(self.backoff)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +141,10 @@ mod tests {
     #[test]
     fn conditions_and_their_statuses() {
         let p = policy("{ attempts: 2, on: [gateway-error, 429] }").expect("compiles");
+        assert_eq!(
+            p.to_string(),
+            "retry 2 on gateway-error, 429 (backoff 25ms)"
+        );
         assert!(p.on_status(502) && p.on_status(503) && p.on_status(504) && p.on_status(429));
         assert!(!p.on_status(500) && !p.on_reset() && !p.on_connect_failure());
         assert!(p.on_timeout());
