@@ -329,21 +329,7 @@ impl<'d> Translator<'_, 'd> {
         }
         let namespace = r.namespace.as_deref().unwrap_or(gateway.namespace());
         let key = format!("{namespace}/{}", r.name);
-        if namespace != gateway.namespace() {
-            let from = (gateway.group(), "Gateway", gateway.namespace());
-            let permitted = self.resources.grants.iter().any(|(grant_ns, grant)| {
-                grant_ns == namespace && grant.permits(from, ("", "Secret", r.name.as_str()))
-            });
-            if !permitted {
-                return Err((
-                    "RefNotPermitted",
-                    format!(
-                        "Secret {key} is in another namespace, and no ReferenceGrant there lets Gateway {} refer to it",
-                        gateway.key()
-                    ),
-                ));
-            }
-        }
+        self.reference_permitted(gateway, namespace, ("", "Secret"), &r.name)?;
         if let Some(doc) = self.resources.secrets.get(&key) {
             let (cert, key) = doc
                 .tls_secret()
@@ -669,28 +655,42 @@ impl<'d> Translator<'_, 'd> {
         Ok(self.add_backend(target))
     }
 
+    /// Whether `doc` may refer to the `(group, kind)` object `name` in `namespace`: always in
+    /// its own namespace, elsewhere only when a ReferenceGrant there lets it; else the reason
+    /// and message of `RefNotPermitted`.
+    fn reference_permitted(
+        &self,
+        doc: &Document,
+        namespace: &str,
+        (group, kind): (&str, &str),
+        name: &str,
+    ) -> Result<(), (&'static str, String)> {
+        if namespace == doc.namespace() {
+            return Ok(());
+        }
+        let from = (doc.group(), doc.head.kind.as_str(), doc.namespace());
+        let permitted = self.resources.grants.iter().any(|(grant_ns, grant)| {
+            grant_ns == namespace && grant.permits(from, (group, kind, name))
+        });
+        if permitted {
+            return Ok(());
+        }
+        Err((
+            "RefNotPermitted",
+            format!(
+                "{kind} {namespace}/{name} is in another namespace, and no ReferenceGrant there lets {} {} refer to it",
+                doc.head.kind,
+                doc.key()
+            ),
+        ))
+    }
+
     /// The backend `r` (in `doc`) names, or why it names none.
     fn target(&self, doc: &Document, r: &ObjectRef) -> Result<Target<'d>, (&'static str, String)> {
         let group = r.group.as_deref().unwrap_or("");
         let kind = r.kind.as_deref().unwrap_or("Service");
         let namespace = r.namespace.as_deref().unwrap_or(doc.namespace());
-        if namespace != doc.namespace() {
-            let from = (doc.group(), doc.head.kind.as_str(), doc.namespace());
-            let permitted = self.resources.grants.iter().any(|(grant_ns, grant)| {
-                grant_ns == namespace && grant.permits(from, (group, kind, r.name.as_str()))
-            });
-            if !permitted {
-                return Err((
-                    "RefNotPermitted",
-                    format!(
-                        "{kind} {namespace}/{} is in another namespace, and no ReferenceGrant there lets {} {} refer to it",
-                        r.name,
-                        doc.head.kind,
-                        doc.key()
-                    ),
-                ));
-            }
-        }
+        self.reference_permitted(doc, namespace, (group, kind), &r.name)?;
         match (group, kind) {
             ("", "Service") => {
                 let Some(port) = r.port else {
