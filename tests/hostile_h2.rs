@@ -41,13 +41,7 @@ fn usage(lab: &Lab) -> (Duration, u64) {
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // USER_HZ is 100 on every Linux architecture this runs on.
     let cpu = Duration::from_millis(ticks * 10);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    (cpu, rss_kib * 1024)
+    (cpu, rss_bytes(pid))
 }
 
 /// Runs `attack`, then checks that it cost the gateway at most `max_cpu` of CPU time and

@@ -4,8 +4,6 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -37,6 +35,12 @@ listeners:
         port = echo_addr.port(),
     );
     (Gateway::start(&yaml, listen, &[]), backend)
+}
+
+/// A backend that takes connections and never answers: a listener nobody accepts from, so
+/// the kernel completes each connection and holds what is sent to it, until dropped.
+fn silent_backend(ip: &str) -> TcpListener {
+    TcpListener::bind((ip, 0)).expect("bind silent backend")
 }
 
 #[test]
@@ -166,23 +170,8 @@ fn refused_backend_is_502_and_others_keep_working() {
 #[test]
 fn slow_backend_is_504_and_others_keep_working() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A backend that accepts connections and never answers.
-    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent = silent_backend("127.0.0.4");
     let silent_addr = silent.local_addr().expect("addr");
-    let stop = Arc::new(AtomicBool::new(false));
-    let held = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            silent.set_nonblocking(true).expect("nonblocking");
-            let mut conns = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((c, _)) = silent.accept() {
-                    conns.push(c);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
     let (gw, _echo) = gateway_with(
         &format!(
             "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 500ms }}",
@@ -218,8 +207,7 @@ fn slow_backend_is_504_and_others_keep_working() {
         "answered after {took:?}, expected about the 500 ms read timeout"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    held.join().expect("silent backend thread");
+    drop(silent);
 }
 
 #[test]
@@ -321,23 +309,8 @@ fn an_http10_backends_answer_reaches_an_http11_client_as_http11() {
 #[test]
 fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A backend that accepts connections and never answers.
-    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent = silent_backend("127.0.0.4");
     let silent_addr = silent.local_addr().expect("addr");
-    let stop = Arc::new(AtomicBool::new(false));
-    let held = {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            silent.set_nonblocking(true).expect("nonblocking");
-            let mut conns = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                if let Ok((c, _)) = silent.accept() {
-                    conns.push(c);
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
     let (gw, _echo) = gateway_with(
         &format!(
             "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 2s, max_requests: 2, connect_retries: 0 }}",
@@ -347,13 +320,6 @@ fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
         "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
         dir.path(),
     );
-    let metric = |series: &str| {
-        sample(
-            &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
-            series,
-        )
-        .unwrap_or(0.0)
-    };
     let in_flight = "switchyard_backend_requests_in_flight{backend=\"silent\"}";
 
     let addr = gw.addr;
@@ -361,7 +327,7 @@ fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
         .map(|_| std::thread::spawn(move || request(addr, "GET", "/slow", &[]).status))
         .collect();
     let deadline = Instant::now() + IO_TIMEOUT;
-    while metric(in_flight) < 2.0 {
+    while gw.metric(in_flight) < 2.0 {
         assert!(
             Instant::now() < deadline,
             "the two requests never got in flight"
@@ -384,7 +350,7 @@ fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
     assert_eq!(body["route"], "to-silent");
     assert_eq!(gw.get("/fast", &[]).served_by(), "healthy");
     assert_eq!(
-        metric("switchyard_upstream_failures_total{backend=\"silent\",kind=\"overloaded\"}"),
+        gw.metric("switchyard_upstream_failures_total{backend=\"silent\",kind=\"overloaded\"}"),
         1.0
     );
 
@@ -393,12 +359,11 @@ fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
         assert_eq!(w.join().expect("request thread"), 504);
     }
     let deadline = Instant::now() + IO_TIMEOUT;
-    while metric(in_flight) > 0.0 {
+    while gw.metric(in_flight) > 0.0 {
         assert!(Instant::now() < deadline, "places never given back");
         std::thread::sleep(Duration::from_millis(20));
     }
-    stop.store(true, Ordering::Relaxed);
-    held.join().expect("silent backend thread");
+    drop(silent);
 }
 
 /// A backend that sends its response header at once, then a 5-byte chunk every 300 ms, ten
@@ -434,7 +399,7 @@ fn trickling_backend() -> std::net::SocketAddr {
 fn route_timeouts_bound_the_whole_exchange_and_each_attempt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let trickle = trickling_backend();
-    let silent = TcpListener::bind("127.0.0.5:0").expect("bind silent backend");
+    let silent = silent_backend("127.0.0.5");
     let silent_addr = silent.local_addr().expect("addr");
     let (gw, _echo) = gateway_with(
         &format!(
@@ -523,16 +488,6 @@ fn bulk_backend(size: usize) -> std::net::SocketAddr {
         }
     });
     addr
-}
-
-fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kib| kib * 1024)
-        .expect("VmRSS")
 }
 
 #[test]
@@ -633,8 +588,7 @@ fn an_answer_under_way_is_never_retried() {
 #[test]
 fn connection_slots_let_a_bounded_line_wait_and_refuse_the_rest() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // A backend that accepts connections and never answers.
-    let silent = TcpListener::bind("127.0.0.4:0").expect("bind silent backend");
+    let silent = silent_backend("127.0.0.4");
     let silent_addr = silent.local_addr().expect("addr");
     let (gw, _echo) = gateway_with(
         &format!(
@@ -645,18 +599,12 @@ fn connection_slots_let_a_bounded_line_wait_and_refuse_the_rest() {
         "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
         dir.path(),
     );
-    let in_flight = |gw: &Gateway| {
-        sample(
-            &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
-            "switchyard_backend_requests_in_flight{backend=\"silent\"}",
-        )
-        .unwrap_or(0.0)
-    };
+    let in_flight = "switchyard_backend_requests_in_flight{backend=\"silent\"}";
     let addr = gw.addr;
     // The first holds the one slot (the backend never answers: 504 after 3 s).
     let first = std::thread::spawn(move || request(addr, "GET", "/slow", &[]).status);
     let deadline = Instant::now() + IO_TIMEOUT;
-    while in_flight(&gw) < 1.0 {
+    while gw.metric(in_flight) < 1.0 {
         assert!(
             Instant::now() < deadline,
             "the first request never got in flight"
@@ -669,7 +617,7 @@ fn connection_slots_let_a_bounded_line_wait_and_refuse_the_rest() {
         let resp = request(addr, "GET", "/slow", &[]);
         (resp.status, resp.json()["error"].clone(), started.elapsed())
     });
-    while in_flight(&gw) < 2.0 {
+    while gw.metric(in_flight) < 2.0 {
         assert!(Instant::now() < deadline, "the second request never came");
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -19,15 +19,11 @@ use common::pki::{make_leaf, make_pki};
 use common::*;
 use switchyard::lab::demo::{lab_scenarios, Outcome};
 
-fn metric(gw: &Gateway, series: &str) -> f64 {
-    sample(&gw.admin_get("/metrics").text(), series).unwrap_or(0.0)
-}
-
 /// Waits (boundedly) until `series` reaches `value`: requests are counted just after their
 /// response went out, so a scrape right after may come first.
 fn wait_metric(gw: &Gateway, series: &str, value: f64) {
     let deadline = Instant::now() + IO_TIMEOUT;
-    while metric(gw, series) < value {
+    while gw.metric(series) < value {
         assert!(
             Instant::now() < deadline,
             "{series} never reached {value}:\n{}",
@@ -162,7 +158,7 @@ fn tls_listeners_speak_http1_and_http2_and_choose_certificates_by_sni() {
     };
     wait_metric(&gw, &requests("HTTP/1.1"), 1.0);
     wait_metric(&gw, &requests("HTTP/2"), 2.0);
-    assert_eq!(metric(&gw, &requests("HTTP/2")), 2.0);
+    assert_eq!(gw.metric(&requests("HTTP/2")), 2.0);
     wait_metric(
         &gw,
         "switchyard_tls_handshake_failures_total{listener=\"h1-only\",reason=\"incompatible\"}",
@@ -463,9 +459,7 @@ fn h2c_and_http2_requests_outlive_the_header_deadline() {
         assert_eq!(got.json()["bodyBytes"], 24 * 1024, "{name}: {got:?}");
     }
     assert_eq!(
-        metric(
-            &gw,
-            "switchyard_downstream_connections_closed_total{listener=\"tls\",reason=\"header_read_timeout\"}"
+        gw.metric("switchyard_downstream_connections_closed_total{listener=\"tls\",reason=\"header_read_timeout\"}"
         ),
         0.0
     );
@@ -559,10 +553,9 @@ fn certificates_reload_under_load_and_a_broken_one_keeps_the_last_good() {
         })
     };
     let reloads = |result: &str| {
-        metric(
-            &gw,
-            &format!("switchyard_config_reloads_total{{result=\"{result}\"}}"),
-        )
+        gw.metric(&format!(
+            "switchyard_config_reloads_total{{result=\"{result}\"}}"
+        ))
     };
     std::thread::sleep(Duration::from_millis(500));
     // The key first, then the certificate, a reload apart: the pair is inconsistent in
@@ -749,9 +742,7 @@ fn a_tls_connection_counts_against_max_connections_from_its_first_byte() {
             break holder;
         }
     };
-    let refused_before = metric(
-        &gw,
-        "switchyard_downstream_connections_closed_total{listener=\"main\",reason=\"max_connections\"}",
+    let refused_before = gw.metric("switchyard_downstream_connections_closed_total{listener=\"main\",reason=\"max_connections\"}",
     );
     let refused = fetch("https://api.example.test/", main, &args);
     assert_eq!(

@@ -17,6 +17,11 @@ use common::*;
 /// A gateway whose one route goes to backend `pool`, built from `pool_yaml` (the backend's
 /// fields after its name).
 fn gateway(pool_yaml: &str) -> Gateway {
+    gateway_with_route(pool_yaml, "")
+}
+
+/// [`gateway`], with `route_yaml` added to the route's fields (`, retry: {...}`).
+fn gateway_with_route(pool_yaml: &str, route_yaml: &str) -> Gateway {
     let listen = free_addr("127.0.0.1");
     let yaml = format!(
         r#"
@@ -29,7 +34,7 @@ listeners:
   - name: main
     address: {listen}
     routes:
-      - {{ name: all, backend: pool }}
+      - {{ name: all, backend: pool{route_yaml} }}
 "#
     );
     Gateway::start(&yaml, listen, &[])
@@ -433,35 +438,6 @@ fn failing_host(ip: &str, status: u16, reset: bool, count: Arc<AtomicUsize>) -> 
     addr
 }
 
-/// A gateway whose route `all` goes to backend `pool` with `retry`; `pool_yaml` as for
-/// [`gateway`].
-fn retrying_gateway(pool_yaml: &str, retry: &str) -> Gateway {
-    let listen = free_addr("127.0.0.1");
-    let yaml = format!(
-        r#"
-server: {{ threads: 2 }}
-access_log: {{ enabled: false }}
-backends:
-  - name: pool
-{pool_yaml}
-listeners:
-  - name: main
-    address: {listen}
-    routes:
-      - {{ name: all, backend: pool, retry: {retry} }}
-"#
-    );
-    Gateway::start(&yaml, listen, &[])
-}
-
-fn metric(gw: &Gateway, series: &str) -> f64 {
-    sample(
-        &String::from_utf8_lossy(&gw.admin_get("/metrics").body),
-        series,
-    )
-    .unwrap_or(0.0)
-}
-
 #[test]
 fn a_route_retries_listed_failures_on_another_host_and_never_a_post() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -471,12 +447,12 @@ fn a_route_retries_listed_failures_on_another_host_and_never_a_post() {
     let bad = failing_host("127.0.0.3", 503, false, unavailable.clone());
     let resets = Arc::new(AtomicUsize::new(0));
     let dropping = failing_host("127.0.0.4", 0, true, resets.clone());
-    let gw = retrying_gateway(
+    let gw = gateway_with_route(
         &format!(
             "{}    outlier_detection: {{ consecutive_failures: 0 }}\n",
             hosts_yaml(&[(good, 1), (bad, 1), (dropping, 1)])
         ),
-        "{ attempts: 2, on: [503, reset], backoff: 10ms }",
+        ", retry: { attempts: 2, on: [503, reset], backoff: 10ms }",
     );
 
     // Whichever host a GET meets first, it is answered by the good one.
@@ -490,17 +466,11 @@ fn a_route_retries_listed_failures_on_another_host_and_never_a_post() {
     );
     assert!(bad_hits >= 1 && reset_hits >= 1, "{bad_hits} {reset_hits}");
     assert_eq!(
-        metric(
-            &gw,
-            r#"switchyard_upstream_retries_total{backend="pool",reason="status"}"#
-        ),
+        gw.metric(r#"switchyard_upstream_retries_total{backend="pool",reason="status"}"#),
         bad_hits as f64
     );
     assert_eq!(
-        metric(
-            &gw,
-            r#"switchyard_upstream_retries_total{backend="pool",reason="reset"}"#
-        ),
+        gw.metric(r#"switchyard_upstream_retries_total{backend="pool",reason="reset"}"#),
         reset_hits as f64
     );
 
@@ -518,12 +488,12 @@ fn a_route_retries_listed_failures_on_another_host_and_never_a_post() {
 fn a_retry_budget_keeps_a_failing_backend_from_a_retry_storm() {
     let hits = Arc::new(AtomicUsize::new(0));
     let bad = failing_host("127.0.0.3", 503, false, hits.clone());
-    let gw = retrying_gateway(
+    let gw = gateway_with_route(
         &format!(
             "{}    outlier_detection: {{ consecutive_failures: 0 }}\n    retry_budget: {{ ratio: 0.0, min_per_second: 1 }}\n",
             hosts_yaml(&[(bad, 1)])
         ),
-        "{ attempts: 3, on: [5xx], backoff: 1ms }",
+        ", retry: { attempts: 3, on: [5xx], backoff: 1ms }",
     );
     for _ in 0..20 {
         // The backend's own 503 (empty), not one of the gateway's (JSON).
@@ -535,9 +505,6 @@ fn a_retry_budget_keeps_a_failing_backend_from_a_retry_storm() {
     let total = hits.load(Ordering::SeqCst);
     assert!((30..=40).contains(&total), "{total} attempts");
     assert!(
-        metric(
-            &gw,
-            r#"switchyard_upstream_retry_budget_exhausted_total{backend="pool"}"#
-        ) >= 1.0
+        gw.metric(r#"switchyard_upstream_retry_budget_exhausted_total{backend="pool"}"#) >= 1.0
     );
 }

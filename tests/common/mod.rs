@@ -185,6 +185,11 @@ impl Gateway {
         request(self.admin, "GET", path, &[])
     }
 
+    /// The value of a `/metrics` series now (`name{labels}` as rendered), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        sample(&self.admin_get("/metrics").text(), series).unwrap_or(0.0)
+    }
+
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         request(self.addr, "GET", path, headers)
     }
@@ -490,4 +495,15 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// The resident memory of process `pid`, in bytes (`VmRSS`).
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .expect("VmRSS")
 }
