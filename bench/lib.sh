@@ -186,9 +186,19 @@ lab_routes_yaml() {
 YAML
 }
 
+# Runs the gateway binary $3 on config $1, on CPUs $2, logging beside the config, and waits
+# for its listener on $GATEWAY_PORT. Sets GATEWAY_PID.
+launch_gateway() {
+    RUST_LOG=warn taskset -c "$2" "$3" run --config "$1" >"${1%.yaml}.log" 2>&1 &
+    GATEWAY_PID=$!
+    pids+=("$GATEWAY_PID")
+    wait_port 127.0.0.1 "$GATEWAY_PORT"
+}
+
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
-# $3: the binary (default $BIN). Sets GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
+# $3: the binary (default $BIN); $4: more listeners (YAML list items). Sets GATEWAY_PORT,
+# GATEWAY_PID and GATEWAY_ADMIN.
 start_gateway() {
     GATEWAY_PORT=$(port)
     GATEWAY_ADMIN=127.0.0.1:$(port)
@@ -205,11 +215,9 @@ listeners:
     address: 127.0.0.1:$GATEWAY_PORT
 $(lab_filters_yaml)
 $(lab_routes_yaml)
+${4:-}
 YAML
-    RUST_LOG=warn taskset -c "$2" "$bin" run --config "$config" >"$work/gateway-$GATEWAY_PORT.log" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
-    wait_port 127.0.0.1 "$GATEWAY_PORT"
+    launch_gateway "$config" "$2" "$bin"
 }
 
 # Like start_gateway, on the shipped Gateway API manifests (conf/gateway-api/) instead of the
@@ -233,10 +241,7 @@ gateway_api:
   gateway_class: enterprise-agentgateway
   gateway_addresses: { agentgateway-system/agentgateway-proxy: 127.0.0.1 }
 YAML
-    RUST_LOG=warn taskset -c "$2" "$bin" run --config "$d/config.yaml" >"$d/gateway.log" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
-    wait_port 127.0.0.1 "$GATEWAY_PORT"
+    launch_gateway "$d/config.yaml" "$2" "$bin"
 }
 
 # Tokens for the lab: one valid (claim version=v2), one forged (a valid token's signature on
@@ -356,32 +361,13 @@ start_nginx_tls() {
 # HTTP/1.1 by ALPN) beside its plaintext one. Sets what start_gateway sets, and
 # GATEWAY_TLS_PORT.
 start_gateway_tls() {
-    GATEWAY_PORT=$(port)
     GATEWAY_TLS_PORT=$(port)
-    GATEWAY_ADMIN=127.0.0.1:$(port)
-    local config="$work/gateway-tls.yaml"
-    cat >"$config" <<YAML
-server: { threads: 1 }
-admin: { address: $GATEWAY_ADMIN }
-access_log: { enabled: false }
-backends:
-  - { name: app-latest, static: { host: 127.0.0.2, port: $BACKEND_PORT } }
-  - { name: app-v2, static: { host: 127.0.0.3, port: $BACKEND_PORT } }
-listeners:
-  - name: plain
-    address: 127.0.0.1:$GATEWAY_PORT
-$(lab_filters_yaml)
-$(lab_routes_yaml)
-  - name: tls
+    start_gateway 1 0 "$BIN" "  - name: tls
     address: 127.0.0.1:$GATEWAY_TLS_PORT
     tls:
       certificates: [{ cert: $work/cert.pem, key: $work/key.pem }]
 $(lab_filters_yaml)
-$(lab_routes_yaml)
-YAML
-    RUST_LOG=warn taskset -c 0 "$BIN" run --config "$config" >"$work/gateway-tls.log" 2>&1 &
-    GATEWAY_PID=$!
-    pids+=("$GATEWAY_PID")
+$(lab_routes_yaml)"
     wait_port 127.0.0.1 "$GATEWAY_TLS_PORT"
 }
 
