@@ -87,10 +87,11 @@ impl Drop for H2cConnection {
     }
 }
 
-/// Called by the proxy when a request header is in: from then on the guard's header deadline
-/// no longer applies to the connection, whichever protocol it speaks.
-pub fn header_read(session: &pingora::proxy::Session) {
-    if let Some(tls) = TlsConnection::of(session) {
+/// Called by the proxy when a request header is in, with the connection's TLS side if it has
+/// one: from then on the guard's header deadline no longer applies to the connection,
+/// whichever protocol it speaks.
+pub fn header_read(session: &pingora::proxy::Session, tls: Option<&TlsConnection>) {
+    if let Some(tls) = tls {
         tls.mark_header_read();
     } else if session.is_http2() {
         let digest = session.digest().and_then(|d| d.socket_digest.as_ref());

@@ -275,9 +275,10 @@ impl ProxyHttp for Gateway {
 
     /// Runs the request chain. `Ok(true)` means a response was sent here and pingora stops.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        guard::header_read(session);
+        let tls = TlsConnection::of(session);
+        guard::header_read(session, tls);
         ctx.client_ip = client_ip(session);
-        if let Some(tls) = TlsConnection::of(session) {
+        if let Some(tls) = tls {
             ctx.tls_version = session
                 .digest()
                 .and_then(|d| d.ssl_digest.as_ref())
