@@ -15,6 +15,7 @@ pub mod backend;
 pub mod background_thread;
 pub mod check;
 pub mod config;
+pub mod dns;
 pub mod drain;
 pub mod explain;
 pub mod gateway_api;

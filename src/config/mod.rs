@@ -16,9 +16,10 @@ use std::sync::Arc;
 pub use error::ConfigError;
 pub use model::{
     AccessLogSettings, AdminSettings, AlpnProtocol, BackendConfig, BackendProtocol, BackendTls,
-    CertificateConfig, Config, FilterEntry, GatewayApiSettings, HealthCheckConfig, HostConfig,
-    ListenerConfig, ListenerLimits, ListenerTls, OutlierDetectionConfig, PhaseFilters,
-    RetryBudgetConfig, ServerSettings, StaticEndpoint, TlsVersion,
+    CertificateConfig, Config, DnsServer, DnsSettings, FilterEntry, GatewayApiSettings,
+    HealthCheckConfig, HostConfig, ListenerConfig, ListenerLimits, ListenerTls,
+    OutlierDetectionConfig, PhaseFilters, RetryBudgetConfig, ServerSettings, StaticEndpoint,
+    TlsVersion,
 };
 use source_map::join;
 pub use source_map::{join as join_path, Location, SourceMap};

@@ -73,6 +73,83 @@ pub struct ServerSettings {
     /// Idle upstream connections kept for reuse, across all backends.
     #[serde(default = "default_keepalive_pool")]
     pub upstream_keepalive_pool_size: usize,
+    /// How backend host names are resolved while the gateway runs.
+    #[serde(default)]
+    pub dns: DnsSettings,
+}
+
+/// The resolver of backend host names: its servers, and how often a name is looked up again.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    /// Name servers, `ip` or `ip:port` (port 53 when left out). Empty: those of
+    /// `/etc/resolv.conf`, with its search domains and `/etc/hosts`.
+    #[serde(default)]
+    pub servers: Vec<DnsServer>,
+    /// A name is looked up again when its records' TTL ends, but not sooner than this...
+    #[serde(default = "default_dns_min_refresh", with = "humantime_serde")]
+    pub min_refresh: Duration,
+    /// ...nor later than this; also the longest wait between retries of a failing lookup.
+    #[serde(default = "default_dns_max_refresh", with = "humantime_serde")]
+    pub max_refresh: Duration,
+    /// How long one query waits for an answer from one server (each lookup tries twice).
+    #[serde(default = "default_dns_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        DnsSettings {
+            servers: Vec::new(),
+            min_refresh: default_dns_min_refresh(),
+            max_refresh: default_dns_max_refresh(),
+            timeout: default_dns_timeout(),
+        }
+    }
+}
+
+fn default_dns_min_refresh() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_dns_max_refresh() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_dns_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// A name server's address: `ip` or `ip:port`; written back the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsServer(pub SocketAddr);
+
+impl std::str::FromStr for DnsServer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(address) = s.parse::<SocketAddr>() {
+            return Ok(DnsServer(address));
+        }
+        s.trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .map(|ip| DnsServer(SocketAddr::new(ip, 53)))
+            .map_err(|_| format!("`{s}` is not an IP address, with or without a port"))
+    }
+}
+
+impl<'de> Deserialize<'de> for DnsServer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for DnsServer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
 }
 
 impl Default for ServerSettings {
@@ -81,6 +158,7 @@ impl Default for ServerSettings {
             threads: default_threads(),
             shutdown_timeout: default_shutdown_timeout(),
             upstream_keepalive_pool_size: default_keepalive_pool(),
+            dns: DnsSettings::default(),
         }
     }
 }
@@ -383,7 +461,8 @@ pub struct BackendTls {
 }
 
 /// Where a backend runs: one `host` and `port`, or a list of `hosts` that share its traffic
-/// by weight. Host names are resolved once, when the config is loaded.
+/// by weight. A host given by name is resolved while the gateway runs (`server.dns`): each of
+/// its addresses becomes a host with the entry's weight.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticEndpoint {

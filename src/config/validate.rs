@@ -17,8 +17,8 @@ use switchyard_filters::validate::{unique_names, unknown};
 use switchyard_filters::{router, Phase, Registry};
 
 use super::{
-    BackendConfig, BackendProtocol, ConfigError, FilterEntry, HealthCheckConfig, ListenerConfig,
-    ListenerLimits, ListenerTls, LoadedConfig,
+    BackendConfig, BackendProtocol, ConfigError, DnsSettings, FilterEntry, HealthCheckConfig,
+    ListenerConfig, ListenerLimits, ListenerTls, LoadedConfig,
 };
 use crate::backend::{MAX_HOSTS, MAX_WEIGHT};
 
@@ -34,6 +34,7 @@ pub fn validate(loaded: &LoadedConfig, registry: &Registry) -> Result<(), Config
             format!("must be between 1 and {MAX_THREADS}"),
         ));
     }
+    check_dns(&config.server.dns, loaded)?;
     names(
         loaded,
         "backend",
@@ -187,6 +188,32 @@ fn check_backend(
     }
     Ok(())
 }
+
+/// Refresh bounds that make sense together.
+fn check_dns(dns: &DnsSettings, loaded: &LoadedConfig) -> Result<(), ConfigError> {
+    if dns.min_refresh < MIN_DNS_REFRESH {
+        return Err(loaded.error_at(
+            "server.dns.min_refresh",
+            format!(
+                "must be at least {}: a name looked up more often loads its servers for nothing",
+                humantime::format_duration(MIN_DNS_REFRESH)
+            ),
+        ));
+    }
+    if dns.max_refresh < dns.min_refresh {
+        return Err(loaded.error_at(
+            "server.dns.max_refresh",
+            "must not be shorter than `min_refresh`",
+        ));
+    }
+    if dns.timeout.is_zero() {
+        return Err(loaded.error_at("server.dns.timeout", "must be more than zero"));
+    }
+    Ok(())
+}
+
+/// The shortest `server.dns.min_refresh`.
+const MIN_DNS_REFRESH: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// `static: {host, port}` or `static: {hosts: [...]}`, within bounds.
 fn check_endpoint(
