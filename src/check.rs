@@ -1,13 +1,87 @@
 //! `switchyard check`: the summary printed for a valid config.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use switchyard_filters::{Filter, Phase};
 
+use crate::backend::literal_address;
 use crate::config::{BackendProtocol, TlsVersion};
+use crate::dns::{Answer, Resolver};
 use crate::pipeline::Pipeline;
 use crate::tls::TlsTerminator;
+
+/// What each backend host name resolved to when `check` ran.
+pub type Lookups = BTreeMap<String, Answer>;
+
+/// Looks up every backend host name once, all at the same time, with the config's resolver
+/// settings. A name that does not resolve here may well resolve where the gateway runs: the
+/// caller decides whether that is an error (`check --resolve`).
+pub fn look_up_names(pipeline: &Pipeline) -> Lookups {
+    let names: BTreeSet<String> = pipeline
+        .backends
+        .iter()
+        .flat_map(|b| b.names())
+        .map(str::to_owned)
+        .collect();
+    if names.is_empty() {
+        return Lookups::new();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let why = format!("cannot start a runtime to resolve names: {e}");
+            return names
+                .into_iter()
+                .map(|n| (n, Answer::Failed(why.clone())))
+                .collect();
+        }
+    };
+    runtime.block_on(async {
+        let resolver = Arc::new(Resolver::new(&pipeline.settings.dns));
+        let mut lookups = tokio::task::JoinSet::new();
+        for name in names {
+            let resolver = resolver.clone();
+            lookups.spawn(async move {
+                let answer = resolver.lookup(&name).await;
+                (name, answer)
+            });
+        }
+        let mut found = Lookups::new();
+        while let Some(done) = lookups.join_next().await {
+            if let Ok((name, answer)) = done {
+                found.insert(name, answer);
+            }
+        }
+        found
+    })
+}
+
+/// Names in `lookups` that gave no address, each with why: a warning for `check`, an error
+/// for `check --resolve`.
+pub fn unresolved(pipeline: &Pipeline, lookups: &Lookups) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in &pipeline.backends {
+        for name in b.names() {
+            let why = match lookups.get(name) {
+                Some(Answer::Addresses { .. }) => continue,
+                Some(Answer::NoRecords) => "it has no address records".to_owned(),
+                Some(Answer::Failed(why)) => why.clone(),
+                None => "it was not looked up".to_owned(),
+            };
+            out.push(format!(
+                "backend `{}`: `{name}` does not resolve from here: {why}",
+                b.name
+            ));
+        }
+    }
+    out
+}
 
 /// One phase: its filters' names, then what each says it does.
 fn write_phase(out: &mut String, phase: Phase, filters: &[Arc<dyn Filter>]) {
@@ -59,7 +133,7 @@ fn write_tls(out: &mut String, tls: &TlsTerminator) {
 }
 
 /// What the pipeline will do, in the order a request meets it.
-pub fn summary(pipeline: &Pipeline) -> String {
+pub fn summary(pipeline: &Pipeline, lookups: &Lookups) -> String {
     let mut out = String::new();
     let s = &pipeline.settings;
     // Writing to a String cannot fail.
@@ -72,12 +146,25 @@ pub fn summary(pipeline: &Pipeline) -> String {
     let _ = writeln!(out, "backends:");
     for b in &pipeline.backends {
         let c = &b.config;
-        let hosts: Vec<String> = b
-            .hosts
-            .iter()
-            .map(|h| match h.weight {
-                1 => format!("{} ({})", h.label, h.address),
-                w => format!("{} ({}) weight {w}", h.label, h.address),
+        let hosts: Vec<String> = c
+            .endpoint
+            .host_list()
+            .into_iter()
+            .map(|(h, _)| {
+                let at = match literal_address(&h.host) {
+                    Some(ip) => SocketAddr::new(ip, h.port).to_string(),
+                    None => match lookups.get(&h.host) {
+                        Some(Answer::Addresses { ips, .. }) => {
+                            let ips: Vec<String> = ips.iter().map(|ip| ip.to_string()).collect();
+                            format!("resolves to {} now", ips.join(", "))
+                        }
+                        _ => "does not resolve now".to_owned(),
+                    },
+                };
+                match h.weight {
+                    1 => format!("{}:{} ({at})", h.host, h.port),
+                    w => format!("{}:{} ({at}) weight {w}", h.host, h.port),
+                }
             })
             .collect();
         let _ = writeln!(
@@ -143,6 +230,12 @@ pub fn summary(pipeline: &Pipeline) -> String {
     }
     if let Some(report) = &pipeline.gateway_api {
         let _ = write!(out, "{report}");
+    }
+    for warning in unresolved(pipeline, lookups) {
+        let _ = writeln!(
+            out,
+            "warning: {warning}; it is looked up again while the gateway runs"
+        );
     }
     for warning in &pipeline.warnings {
         let _ = writeln!(out, "warning: {warning}");

@@ -156,9 +156,14 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
                     route.route,
                     backend.name,
                     backend
-                        .hosts
-                        .iter()
-                        .map(|h| h.address.to_string())
+                        .config
+                        .endpoint
+                        .host_list()
+                        .into_iter()
+                        .map(|(h, _)| match crate::backend::literal_address(&h.host) {
+                            Some(ip) => std::net::SocketAddr::new(ip, h.port).to_string(),
+                            None => format!("{}:{}", h.host, h.port),
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 );

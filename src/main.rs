@@ -59,10 +59,14 @@ enum Command {
         /// The request path, with its query string.
         path: String,
     },
-    /// Validate a config and print what it does.
+    /// Validate a config and print what it does. Backend host names are looked up; one that
+    /// does not resolve is a warning (the gateway resolves names while it runs).
     Check {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// A backend host name that does not resolve is an error.
+        #[arg(long)]
+        resolve: bool,
     },
     /// Mint a signed token (for tests and demos; the key is a PKCS#8 PEM private key).
     Token {
@@ -160,8 +164,18 @@ fn main() -> ExitCode {
 
 fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Check { config } => {
-            print!("{}", switchyard::check::summary(&compile(&config, None)?));
+        Command::Check { config, resolve } => {
+            let pipeline = compile(&config, None)?;
+            let lookups = switchyard::check::look_up_names(&pipeline);
+            let unresolved = switchyard::check::unresolved(&pipeline, &lookups);
+            if resolve && !unresolved.is_empty() {
+                return Err(Failure::input(format!(
+                    "{}: {}",
+                    config.display(),
+                    unresolved.join("; ")
+                )));
+            }
+            print!("{}", switchyard::check::summary(&pipeline, &lookups));
             Ok(())
         }
         Command::Run { config, threads } => {

@@ -63,7 +63,7 @@ impl Metrics {
         let upstream_failures = IntCounterVec::new(
             Opts::new(
                 "upstream_failures_total",
-                "Requests that could not be proxied, by backend and kind (connect_failed, tls_failed, connect_timeout, timeout, bad_response).",
+                "Requests that could not be proxied, by backend and kind (connect_failed, tls_failed, connect_timeout, timeout, bad_response, route_timeout, overloaded, unresolved).",
             ),
             &["backend", "kind"],
         )?;
@@ -258,7 +258,9 @@ fn host_metrics(pipeline: &Pipeline, into: &mut Series) {
                 ),
             );
         }
-        for host in backend.host_health() {
+        let hosts = backend.hosts();
+        dns_metrics(backend, hosts.hosts.len(), into);
+        for host in hosts.host_health() {
             let labels = format!(
                 "backend=\"{}\",host=\"{}\"",
                 escape(&backend.name),
@@ -309,6 +311,50 @@ fn host_metrics(pipeline: &Pipeline, into: &mut Series) {
             }
         }
     }
+}
+
+/// How a backend's names resolve: lookups by result, addresses held, the last good answer.
+fn dns_metrics(backend: &crate::backend::Backend, addresses: usize, into: &mut Series) {
+    let labels = format!("backend=\"{}\"", escape(&backend.name));
+    into.insert(
+        ("backend_addresses", labels.clone()),
+        (
+            "Addresses the backend sends to now: its hosts given by address and what its names resolve to.",
+            MetricKind::Gauge,
+            u64::try_from(addresses).unwrap_or(u64::MAX),
+        ),
+    );
+    if backend.names().next().is_none() {
+        return;
+    }
+    let stats = backend.dns_stats();
+    for (result, counter) in [
+        ("addresses", &stats.answered),
+        ("no_records", &stats.no_records),
+        ("failed", &stats.failed),
+    ] {
+        into.insert(
+            (
+                "dns_resolutions_total",
+                format!("{labels},result=\"{result}\""),
+            ),
+            (
+                "Lookups of the backend's host names, by result: addresses, no_records (NXDOMAIN or none), failed (timeout, SERVFAIL, refused).",
+                MetricKind::SharedCounter,
+                counter.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+        );
+    }
+    into.insert(
+        ("dns_last_success_timestamp_seconds", labels),
+        (
+            "Unix time of the backend's last lookup that gave addresses; 0 before the first.",
+            MetricKind::Gauge,
+            stats
+                .last_success
+                .load(std::sync::atomic::Ordering::Relaxed),
+        ),
+    );
 }
 
 /// Appends the series, one HELP/TYPE header per family.

@@ -12,7 +12,7 @@ use pingora::connectors::http::Connector;
 use pingora::Error;
 use switchyard_filters::{FetchError, FetchErrorKind, HttpClient, HttpResponse, RequestHeader};
 
-use super::{Backend, TransportFailure, Tried};
+use super::{Backend, Empty, TransportFailure, Tried};
 
 pub struct BackendClient {
     backend: Arc<Backend>,
@@ -24,9 +24,9 @@ pub struct BackendClient {
 
 impl BackendClient {
     pub fn new(backend: Arc<Backend>) -> Self {
-        // Everything that decides where and how the connection goes.
-        let addresses: Vec<_> = backend.hosts.iter().map(|h| h.address).collect();
-        let identity = format!("{:?} {addresses:?}", backend.config);
+        // Everything that decides where and how the connection goes (names, not the
+        // addresses they resolve to now).
+        let identity = format!("{:?}", backend.config);
         BackendClient {
             backend,
             identity,
@@ -36,20 +36,32 @@ impl BackendClient {
 
     async fn exchange(&self, path: &str, max_body: usize) -> Result<HttpResponse, FetchError> {
         let connector = self.connector.get_or_init(|| Connector::new(None));
-        let host = self.backend.select(Tried::default()).ok_or_else(|| {
-            FetchError::new(FetchErrorKind::Connect, "the backend has no host to try")
+        let hosts = self
+            .backend
+            .hosts_when_known(self.backend.config.connect_timeout)
+            .await;
+        let host = hosts.select(Tried::default()).ok_or_else(|| {
+            let why = match hosts.empty() {
+                Some(Empty::Unresolved(why)) => format!("no address: {why}"),
+                Some(Empty::FirstLookup) => "its host names are being looked up".to_owned(),
+                None => "no host to try".to_owned(),
+            };
+            FetchError::new(
+                FetchErrorKind::Connect,
+                format!("backend `{}`: {why}", self.backend.name),
+            )
         })?;
         let (mut session, _) = connector
-            .get_http_session(&*self.backend.peer(host))
+            .get_http_session(&*hosts.peer(host))
             .await
             .map_err(|e| {
-                self.backend.report(host, false);
+                self.backend.report(&hosts, host, false);
                 transport_error(&e)
             })?;
         let mut request = RequestHeader::build("GET", path.as_bytes(), None)
             .map_err(|e| FetchError::new(FetchErrorKind::BadResponse, e.to_string()))?;
         for (name, value) in [
-            ("host", self.backend.hosts[host].authority.as_str()),
+            ("host", hosts.hosts[host].authority.as_str()),
             ("accept", "application/jwk-set+json, application/json"),
             (
                 "user-agent",
@@ -168,9 +180,8 @@ impl HttpClient for BackendClient {
         let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
         let ours = self
             .backend
-            .hosts
-            .iter()
-            .any(|h| h.authority.eq_ignore_ascii_case(authority));
+            .authorities()
+            .any(|a| a.eq_ignore_ascii_case(authority));
         ours.then(|| if path.is_empty() { "/" } else { path }.to_owned())
     }
 }

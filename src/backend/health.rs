@@ -1,15 +1,13 @@
-//! A backend's health, active and passive, kept across reloads.
+//! A backend's health, active and passive, kept across reloads with its members.
 //!
 //! Active checks are pingora-load-balancing's: its `HealthRegistry` keeps each host's verdict
 //! and flips it after `healthy_threshold` passed or `unhealthy_threshold` failed probes in a
 //! row. What a probe is lives here ([`Probe`]): a GET of the configured path over the host's
-//! own peer (TLS, SNI, client certificate), passed by any 2xx within `timeout`.
+//! own peer (TLS, SNI, client certificate), passed by any 2xx within `timeout`. The hosts it
+//! probes are those of the backend's current host set, which DNS may change.
 //!
-//! A reload builds every backend anew while the old pipeline still serves. A backend of the
-//! new config that is the same as one of the old (same name, hosts and settings) takes over
-//! its [`SharedHealth`] through the server's background store: hosts found unhealthy or
-//! ejected stay so, the counters go on, and one probe loop keeps running. The loop holds the
-//! state weakly and ends once no pipeline holds it.
+//! Passive health ([`HostState`]) stays with an address while the address stays in the set,
+//! and with the members across reloads (see `members.rs`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
@@ -18,12 +16,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora::connectors::http::Connector;
 use pingora::lb::health_check::HealthCheck;
-use pingora::lb::{Backend as LbBackend, HealthRegistry};
+use pingora::lb::Backend as LbBackend;
 use pingora::protocols::ALPN;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType};
 use switchyard_filters::RequestHeader;
 
+use super::members::Members;
 use super::outlier::Outlier;
 use crate::config::HealthCheckConfig;
 
@@ -35,57 +34,54 @@ pub struct HostState {
     pub checks_failed: AtomicU64,
 }
 
-/// A backend's health state, shared by every pipeline that has the same backend.
-pub struct SharedHealth {
-    pub registry: Arc<HealthRegistry>,
-    pub hosts: Vec<Arc<HostState>>,
-}
-
-/// What one probe needs to reach one host.
-pub struct ProbeTarget {
-    pub address: std::net::SocketAddr,
-    pub label: Arc<str>,
-    pub peer: HttpPeer,
-    /// The `Host` header: the configured one, or the host's name and port.
-    pub authority: String,
-    pub state: Arc<HostState>,
-}
-
 /// The active check of one backend's hosts.
 pub struct Probe {
     backend: Arc<str>,
     config: HealthCheckConfig,
-    targets: Vec<ProbeTarget>,
+    /// Weak: the members hold the registry that holds this probe.
+    members: Weak<Members>,
     connector: Connector,
 }
 
+/// One probe's way to one host.
+struct ProbeTarget {
+    label: Arc<str>,
+    peer: HttpPeer,
+    authority: String,
+    state: Arc<HostState>,
+}
+
 impl Probe {
-    pub fn new(
-        backend: Arc<str>,
-        config: HealthCheckConfig,
-        mut targets: Vec<ProbeTarget>,
-    ) -> Self {
-        for target in &mut targets {
-            // A probe gets a fresh connection every time: a pooled one would hide a host that
-            // stopped accepting new connections.
-            target.peer.options.connection_timeout = Some(config.timeout);
-            target.peer.options.read_timeout = Some(config.timeout);
-            target.peer.options.write_timeout = Some(config.timeout);
-            if let Some(host) = &config.host {
-                target.authority.clone_from(host);
-            }
-        }
+    pub fn new(backend: Arc<str>, config: HealthCheckConfig, members: Weak<Members>) -> Self {
         Probe {
             backend,
             config,
-            targets,
+            members,
             connector: Connector::new(None),
         }
     }
 
-    fn target(&self, host: &LbBackend) -> Option<&ProbeTarget> {
+    /// The host at `host`'s address in the current set, with the probe's own timeouts.
+    fn target(&self, host: &LbBackend) -> Option<ProbeTarget> {
         let address = host.addr.as_inet()?;
-        self.targets.iter().find(|t| t.address == *address)
+        let set = self.members.upgrade()?.current();
+        let host = set.hosts.iter().find(|h| h.address == *address)?;
+        let mut peer = host.peer.clone();
+        // A probe gets a fresh connection every time: a pooled one would hide a host that
+        // stopped accepting new connections.
+        peer.options.connection_timeout = Some(self.config.timeout);
+        peer.options.read_timeout = Some(self.config.timeout);
+        peer.options.write_timeout = Some(self.config.timeout);
+        Some(ProbeTarget {
+            label: host.label.clone(),
+            peer,
+            authority: self
+                .config
+                .host
+                .clone()
+                .unwrap_or_else(|| host.authority.clone()),
+            state: host.state.clone(),
+        })
     }
 
     async fn probe(&self, target: &ProbeTarget) -> pingora::Result<()> {
@@ -124,10 +120,13 @@ impl Probe {
 #[async_trait]
 impl HealthCheck for Probe {
     async fn check(&self, host: &LbBackend) -> pingora::Result<()> {
-        let target = self
-            .target(host)
-            .ok_or_else(|| Error::explain(ErrorType::InternalError, "probe of an unknown host"))?;
-        let verdict = match tokio::time::timeout(self.config.timeout, self.probe(target)).await {
+        let target = self.target(host).ok_or_else(|| {
+            Error::explain(
+                ErrorType::InternalError,
+                "probe of a host no longer in the set",
+            )
+        })?;
+        let verdict = match tokio::time::timeout(self.config.timeout, self.probe(&target)).await {
             Ok(verdict) => verdict,
             Err(_) => Err(Error::explain(
                 ErrorType::ConnectTimedout,
@@ -143,7 +142,8 @@ impl HealthCheck for Probe {
     }
 
     async fn health_status_change(&self, host: &LbBackend, healthy: bool) {
-        let label = self.target(host).map_or("?", |t| &*t.label);
+        let target = self.target(host);
+        let label = target.as_ref().map_or("?", |t| &*t.label);
         if healthy {
             log::info!(
                 "backend {} host {label}: health check passes again",
@@ -158,7 +158,8 @@ impl HealthCheck for Probe {
     }
 
     fn backend_summary(&self, host: &LbBackend) -> String {
-        let label = self.target(host).map_or("?", |t| &*t.label);
+        let target = self.target(host);
+        let label = target.as_ref().map_or("?", |t| &*t.label);
         format!("backend {} host {label}", self.backend)
     }
 
@@ -172,13 +173,9 @@ impl HealthCheck for Probe {
     }
 }
 
-/// Probes every `interval` on `runtime`, as long as some pipeline holds `health`.
-pub fn spawn_checks(
-    runtime: &tokio::runtime::Handle,
-    health: &Arc<SharedHealth>,
-    interval: Duration,
-) {
-    let health: Weak<SharedHealth> = Arc::downgrade(health);
+/// Probes every `interval` on `runtime`, as long as some pipeline holds `members`.
+pub fn spawn_checks(runtime: &tokio::runtime::Handle, members: &Arc<Members>, interval: Duration) {
+    let health: Weak<Members> = Arc::downgrade(members);
     runtime.spawn(async move {
         loop {
             let Some(live) = health.upgrade() else {

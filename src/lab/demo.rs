@@ -251,8 +251,7 @@ pub fn run(
             .backends
             .iter()
             .find(|b| &*b.name == name || b.name.rsplit_once('/').is_some_and(|(_, n)| n == name))
-            .and_then(|b| b.hosts.first())
-            .map(|h| h.address)
+            .and_then(|b| b.hosts().hosts.first().map(|h| h.address))
             .ok_or(DemoError::MissingBackend(name))
     };
     let latest = backend("app-latest")?;

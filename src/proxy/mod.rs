@@ -48,7 +48,7 @@ use pingora::upstreams::peer::HttpPeer;
 use switchyard_filters::{Flow, LocalResponse, RequestContext, RequestHeader, RequestState};
 
 use crate::access_log::{AccessLog, Entry};
-use crate::backend::{Admission, Tried};
+use crate::backend::{Admission, HostSet, Tried};
 use crate::drain::InFlightRequests;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Listener, Pipeline};
@@ -164,7 +164,10 @@ pub struct RequestCtx {
     upstream_started: Option<Instant>,
     /// Time from sending to the backend to its response header.
     upstream_time: Option<Duration>,
-    /// The backend host of the current attempt, and the hosts that failed this request.
+    /// The backend's hosts as the request found them (kept to its end, so the indices below
+    /// hold whatever DNS does meanwhile), the host of the current attempt, and the hosts
+    /// that failed this request.
+    hosts: Option<Arc<HostSet>>,
     host: Option<usize>,
     tried: Tried,
     /// The request body allowed by the route, and how much of it has passed so far.
@@ -176,6 +179,13 @@ pub struct RequestCtx {
 impl RequestCtx {
     fn listener(&self) -> &Listener {
         &self.pipeline.listeners[self.listener]
+    }
+
+    /// Reports how the current attempt went to its host's passive health.
+    fn report_host(&self, success: bool) {
+        if let (Some(route), Some(set), Some(host)) = (self.state.route(), &self.hosts, self.host) {
+            self.pipeline.backends[route.backend.index].report(set, host, success);
+        }
     }
 }
 
@@ -265,6 +275,7 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             upstream_started: None,
             upstream_time: None,
+            hosts: None,
             host: None,
             tried: Tried::default(),
             body_limit: u64::MAX,
@@ -339,13 +350,14 @@ impl ProxyHttp for Gateway {
         // A retry sends the body again from its start.
         ctx.body_seen = 0;
         let backend = &ctx.pipeline.backends[route.backend.index];
-        let host = backend.select(ctx.tried).ok_or_else(|| {
+        let hosts = ctx.hosts.get_or_insert_with(|| backend.hosts());
+        let host = hosts.select(ctx.tried).ok_or_else(|| {
             Error::explain(ConnectError, "every host of the backend failed to connect")
         })?;
+        let mut peer = hosts.peer(host);
         let now = Instant::now();
         ctx.host = Some(host);
         ctx.upstream_started = Some(now);
-        let mut peer = backend.peer(host);
         ctx.attempt_deadline = [
             ctx.deadline,
             route.timeouts.backend_request.map(|t| now + t),
@@ -384,15 +396,16 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) else {
+        let (Some(route), Some(hosts), Some(host)) = (ctx.state.route(), &ctx.hosts, ctx.host)
+        else {
             return e;
         };
         let backend = &ctx.pipeline.backends[route.backend.index];
-        backend.report(host, false);
+        backend.report(hosts, host, false);
         ctx.tried.add(host);
         ctx.connect_failures += 1;
         let retries_left = ctx.connect_failures <= backend.config.connect_retries;
-        let mut retry = retries_left && backend.has_untried(ctx.tried);
+        let mut retry = retries_left && hosts.has_untried(ctx.tried);
         if retry {
             self.metrics
                 .upstream_retries
@@ -425,10 +438,7 @@ impl ProxyHttp for Gateway {
         let mut e = e.more_context(format!("Peer: {peer}"));
         // A response held back by `upstream_response_filter` for a retry already decided.
         if let Some(status) = ctx.status_retry.take() {
-            if let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) {
-                let backend = &ctx.pipeline.backends[route.backend.index];
-                backend.report(host, !(502..=504).contains(&status));
-            }
+            ctx.report_host(!(502..=504).contains(&status));
             e.set_retry(true);
             return e;
         }
@@ -445,10 +455,8 @@ impl ProxyHttp for Gateway {
             e.retry.decide_reuse(client_reused);
         }
         let upstream_fault = matches!(e.esource(), ErrorSource::Upstream);
-        if let (Some(route), Some(host), true, false) =
-            (ctx.state.route(), ctx.host, upstream_fault, client_reused)
-        {
-            ctx.pipeline.backends[route.backend.index].report(host, false);
+        if upstream_fault && !client_reused {
+            ctx.report_host(false);
         }
         if !e.retry() && upstream_fault {
             let policy = ctx.state.route().and_then(|r| r.retry.clone());
@@ -572,10 +580,7 @@ impl ProxyHttp for Gateway {
         if session.req_header().version == http::Version::HTTP_11 && !session.is_http2() {
             upstream_response.set_version(http::Version::HTTP_11);
         }
-        if let (Some(route), Some(host)) = (ctx.state.route(), ctx.host) {
-            let gateway_failure = matches!(upstream_response.status.as_u16(), 502..=504);
-            ctx.pipeline.backends[route.backend.index].report(host, !gateway_failure);
-        }
+        ctx.report_host(!matches!(upstream_response.status.as_u16(), 502..=504));
         respond::run_response_filters(
             &ctx.listener().chain,
             upstream_response,

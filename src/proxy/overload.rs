@@ -1,13 +1,16 @@
-//! Overload protection on the request path, once the route is chosen: a place among the
-//! backend's requests in flight (`max_requests`, refused at once past it), then one of its
-//! connection slots (`max_connections`, with up to `max_pending` requests waiting for one).
-//! Both are held until the request ends. A request refused is answered 503 at once.
+//! Admission to a backend on the request path, once the route is chosen: hosts to send to
+//! (a backend whose names have no address answers 503 `upstream_unresolved`), then overload
+//! protection: a place among the backend's requests in flight (`max_requests`, refused at once
+//! past it), then one of its connection slots (`max_connections`, with up to `max_pending`
+//! requests waiting for one). Both are held until the request ends. A request refused is
+//! answered 503 at once.
 
 use http::StatusCode;
 use switchyard_filters::LocalResponse;
 
 use super::{Gateway, RequestCtx};
 use crate::backend::connection_slots::NoSlot;
+use crate::backend::Empty;
 
 impl Gateway {
     /// Admits the request to its backend; `Some` is the 503 when the backend is at a bound.
@@ -17,6 +20,17 @@ impl Gateway {
             route.route.clone(),
             ctx.pipeline.backends[route.backend.index].clone(),
         );
+        // A name still on its first lookup (the gateway has just started) is worth waiting
+        // for, as a connection would be: within the connect timeout and the route's time.
+        let wait = ctx.deadline.map_or(backend.config.connect_timeout, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+                .min(backend.config.connect_timeout)
+        });
+        let hosts = backend.hosts_when_known(wait).await;
+        if let Some(empty) = hosts.empty() {
+            return Some(self.unresolved(&route_name, &backend.name, empty));
+        }
+        ctx.hosts = Some(hosts);
         let Some(admission) = backend.admit() else {
             let message = format!(
                 "backend `{}` has its {} requests in flight",
@@ -50,6 +64,29 @@ impl Gateway {
         // Each request admitted earns its backend a share of a retry.
         backend.retry_budget().deposit();
         None
+    }
+
+    /// The 503 of a backend without an address, counted.
+    fn unresolved(&self, route: &str, backend: &str, why: &Empty) -> LocalResponse {
+        self.metrics
+            .upstream_failures
+            .with_label_values(&[backend, "unresolved"])
+            .inc();
+        let message = match why {
+            Empty::FirstLookup => {
+                format!("backend `{backend}`: its host names are being looked up")
+            }
+            Empty::Unresolved(why) => format!("backend `{backend}` has no address: {why}"),
+        };
+        LocalResponse::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &serde_json::json!({
+                "error": "upstream_unresolved",
+                "message": message,
+                "route": route,
+                "backend": backend,
+            }),
+        )
     }
 
     /// The 503 of a backend at one of its bounds, counted.

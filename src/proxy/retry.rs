@@ -56,7 +56,7 @@ impl Gateway {
         if let Some(host) = ctx.host {
             ctx.tried.add(host);
         }
-        if !backend.has_untried(ctx.tried) {
+        if !ctx.hosts.as_ref().is_some_and(|h| h.has_untried(ctx.tried)) {
             // Every host has had its try: the same ones may have another.
             ctx.tried = Tried::default();
         }

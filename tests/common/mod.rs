@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod curl;
+pub mod dns;
 pub mod h2_frames;
 pub mod idp;
 pub mod pki;
