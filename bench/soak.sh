@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Soak: steady load with tokens for a long time, while the config reloads and backends
-# restart, to show the gateway neither leaks nor loses its way.
+# Soak: steady load with tokens for a long time, while the config reloads, backends restart
+# and DNS records change, to show the gateway neither leaks nor loses its way.
 #
-#   bench/soak.sh [DURATION_S=600] [RELOAD_EVERY_S=30] [RESTART_EVERY_S=120] [CONN=32]
+#   bench/soak.sh [DURATION_S=600] [RELOAD_EVERY_S=30] [RESTART_EVERY_S=120] [CONN=32] [DNS_EVERY_S=15]
 #
-# Three nginx backends: app-latest has two hosts (127.0.0.2 and 127.0.0.4), app-v2 one
-# (127.0.0.3); and a slow one (the echo app on 127.0.0.5, answering /slow after 300 ms, on a
+# Four nginx backends: app-latest has two hosts (127.0.0.2 and 127.0.0.4); app-v2 is the name
+# v2.soak.test, served by dnsmasq on loopback with a 1 s TTL, whose records rotate every
+# DNS_EVERY_S through 127.0.0.3, 127.0.0.3 + 127.0.0.6, 127.0.0.6, 127.0.0.3 + 127.0.0.6 (an
+# nginx on each); and a slow one (the echo app on 127.0.0.5, answering /slow after 300 ms, on a
 # route with `timeouts: { request: 2s }`). wrk (bench/soak.lua) sends a mix: fresh valid
 # tokens (v2), no token, x-version-override: v2, a forged token (401 expected), and the slow
 # route, whose waits must not hold up the rest. Every RELOAD_EVERY_S the config
 # is rewritten (the listener's idle timeout flips) and the gateway gets SIGHUP; every RESTART_EVERY_S a backend
 # is stopped for 3 s and started again, alternating between one host of app-latest (its other
-# host takes the traffic) and app-v2's only host (its requests get 502/503 meanwhile).
+# host takes the traffic) and app-v2's 127.0.0.3 (its requests get 502/503 meanwhile when the
+# name resolves to it alone). A record change itself fails no request.
 #
 # Prints requests, answers by status, socket errors, p50/p99, reloads, and the gateway's RSS
 # every 30 s from start to end.
@@ -20,7 +23,9 @@ DURATION=${1:-600}
 RELOAD_EVERY=${2:-30}
 RESTART_EVERY=${3:-120}
 CONNECTIONS=${4:-32}
+DNS_EVERY=${5:-15}
 source "$(dirname "$0")/lib.sh"
+scripts/setup.sh dnsmasq
 
 BACKEND_PORT=$(port)
 backend() { # $1: name, $2: address
@@ -37,8 +42,8 @@ backend() { # $1: name, $2: address
     taskset -c 1 nginx -c "$d/nginx.conf" >>"$work/backend-$1.log" 2>&1 &
     echo $!
 }
-declare -A backend_pid backend_addr=([latest-a]=127.0.0.2 [latest-b]=127.0.0.4 [v2]=127.0.0.3)
-for b in latest-a latest-b v2; do
+declare -A backend_pid backend_addr=([latest-a]=127.0.0.2 [latest-b]=127.0.0.4 [v2]=127.0.0.3 [v2-b]=127.0.0.6)
+for b in latest-a latest-b v2 v2-b; do
     backend_pid[$b]=$(backend "$b" "${backend_addr[$b]}")
     pids+=("${backend_pid[$b]}")
     wait_port "${backend_addr[$b]}" "$BACKEND_PORT"
@@ -49,12 +54,31 @@ RUST_LOG=warn taskset -c 1 "$BIN" echo --listen "127.0.0.5:$SLOW_PORT" --name sl
 pids+=($!)
 wait_port 127.0.0.5 "$SLOW_PORT"
 
+# app-v2's name: dnsmasq answering from a hosts file, re-read on SIGHUP.
+DNS_PORT=$(port)
+dns_records=("127.0.0.3" "127.0.0.3 127.0.0.6" "127.0.0.6" "127.0.0.3 127.0.0.6")
+write_records() { # $1: the addresses of v2.soak.test
+    for a in $1; do echo "$a v2.soak.test"; done >"$work/dns.hosts"
+}
+write_records "${dns_records[0]}"
+dnsmasq --keep-in-foreground --conf-file=/dev/null --user=root --pid-file= \
+    --no-resolv --no-hosts --addn-hosts="$work/dns.hosts" --local-ttl=1 \
+    --listen-address=127.0.0.1 --bind-interfaces --port="$DNS_PORT" \
+    --log-facility="$work/dnsmasq.log" &
+DNS_PID=$!
+pids+=("$DNS_PID")
+# dnsmasq logs the hosts file it has read once it answers.
+for _ in $(seq 50); do
+    grep -q "dns.hosts" "$work/dnsmasq.log" 2>/dev/null && break
+    sleep 0.1
+done
+
 GATEWAY_PORT=$(port)
 GATEWAY_ADMIN=127.0.0.1:$(port)
 config="$work/soak.yaml"
 write_config() { # $1: the listener's idle timeout (a change that keeps every backend as it is)
     cat >"$config.tmp" <<YAML
-server: { threads: 1 }
+server: { threads: 1, dns: { servers: ['127.0.0.1:$DNS_PORT'], min_refresh: 1s, max_refresh: 10s } }
 admin: { address: $GATEWAY_ADMIN }
 access_log: { enabled: false }
 backends:
@@ -66,7 +90,7 @@ backends:
     outlier_detection: { consecutive_failures: 3, ejection_time: 5s }
     health_check: { path: /healthz, interval: 1s, timeout: 500ms }
   - name: app-v2
-    static: { host: 127.0.0.3, port: $BACKEND_PORT }
+    static: { host: v2.soak.test, port: $BACKEND_PORT }
   - name: slow
     static: { host: 127.0.0.5, port: $SLOW_PORT }
 listeners:
@@ -90,7 +114,7 @@ url="http://127.0.0.1:$GATEWAY_PORT/"
 check_answer "$url" 200 ""
 check_answer "$url" 200 @tokens
 
-echo "soak: ${DURATION}s, $CONNECTIONS connections, reload every ${RELOAD_EVERY}s, backend restart every ${RESTART_EVERY}s"
+echo "soak: ${DURATION}s, $CONNECTIONS connections, reload every ${RELOAD_EVERY}s, backend restart every ${RESTART_EVERY}s, DNS change every ${DNS_EVERY}s"
 taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/soak.lua "$url" >"$work/wrk.out" 2>&1 &
 wrk_pid=$!
 
@@ -100,6 +124,7 @@ sampled=-1
 reloads=0
 restarts=()
 flip=0
+dns_changes=0
 next_restart=v2
 while kill -0 "$wrk_pid" 2>/dev/null; do
     sleep 1
@@ -113,6 +138,11 @@ while kill -0 "$wrk_pid" 2>/dev/null; do
         write_config "$((60 + flip))s"
         kill -HUP "$GATEWAY_PID"
         reloads=$((reloads + 1))
+    fi
+    if ((t > 0 && t % DNS_EVERY == 0)); then
+        dns_changes=$((dns_changes + 1))
+        write_records "${dns_records[$((dns_changes % ${#dns_records[@]}))]}"
+        kill -HUP "$DNS_PID"
     fi
     if ((t > 0 && t % RESTART_EVERY == 0 && t + 10 < DURATION)); then
         b=$next_restart
@@ -137,6 +167,7 @@ echo "answers:      $(awk '/^status / { printf "%s: %s  ", $2, $3 }' <<<"$out")"
 echo "socket errs:  $(awk '/^socket / { print }' <<<"$out")"
 echo "reloads:      $reloads sent; gateway counted $(awk '/^switchyard_config_reloads_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
 echo "restarts:     ${restarts[*]:-none}"
+echo "dns:          $dns_changes record changes; $(awk '/^switchyard_(dns_resolutions_total|backend_addresses)\{backend="app-v2"/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
 echo "upstream:     $(awk '/^switchyard_upstream_(failures|retries)_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
 echo "ejections:    $(awk '/^switchyard_backend_host_ejections_total/ { printf "%s=%s ", $1, $2 }' <<<"$metrics")"
 echo "gateway RSS:  ${rss_series[*]} (MB); peak $(peak_rss_mb "$GATEWAY_PID") MB"

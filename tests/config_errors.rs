@@ -440,3 +440,27 @@ fn check_describes_bounds_timeouts_and_retries() {
         ],
     );
 }
+
+#[test]
+fn resolver_settings_are_checked() {
+    let with_dns =
+        |dns: &str| VALID.replace("  threads: 2\n", &format!("  threads: 2\n  dns: {dns}\n"));
+    assert_rejected(
+        &with_dns("{ min_refresh: 10ms }"),
+        "FILE:3:10: server.dns.min_refresh: must be at least 100ms: a name looked up more often loads its servers for nothing",
+    );
+    assert_rejected(
+        &with_dns("{ min_refresh: 10s, max_refresh: 5s }"),
+        "FILE:3:28: server.dns.max_refresh: must not be shorter than `min_refresh`",
+    );
+    let (code, stderr) = check(&with_dns("{ servers: [dns.example] }"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FILE:3:")
+            && stderr.contains("server.dns.servers")
+            && stderr.contains("`dns.example` is not an IP address"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(&with_dns("{ servers: ['127.0.0.53', '[::1]:5353'] }"));
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -123,6 +123,10 @@ impl Backend {
     /// `wait` has passed): a request that comes while the gateway starts waits for the
     /// lookup under way rather than fail.
     pub async fn hosts_when_known(&self, wait: Duration) -> Arc<HostSet> {
+        let set = self.members.current();
+        if set.empty() != Some(&Empty::FirstLookup) {
+            return set;
+        }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let changed = self.members.changed();
