@@ -435,3 +435,33 @@ listeners:
     );
     assert!(!stderr.contains("good.test"), "{stderr}");
 }
+
+#[test]
+fn a_name_is_looked_up_again_as_its_ttl_says_within_the_bounds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dns = DnsServer::start();
+    let a = free_addr("127.0.0.2");
+    let _ea = echo(a, "a", dir.path());
+    let fixed = free_addr("127.0.0.4");
+    let _ef = echo(fixed, "fixed", dir.path());
+    dns.set(NAME, Reply::Addresses(vec![a.ip()], 1));
+    let gw = gateway(&dns, a.port(), fixed);
+    assert_eq!(gw.get("/", &[]).served_by(), "a");
+    let lookups =
+        || gw.metric(r#"switchyard_dns_resolutions_total{backend="api",result="addresses"}"#);
+
+    // Lookups over 3 s for each TTL: (TTL, fewest, most). A TTL of 0 is held to min_refresh
+    // (100 ms), one of an hour to max_refresh (2 s).
+    for (ttl, fewest, most) in [(1, 2.0, 4.0), (0, 15.0, 31.0), (3600, 1.0, 3.0)] {
+        dns.set(NAME, Reply::Addresses(vec![a.ip()], ttl));
+        // The answer of the previous TTL may still be waiting out its refresh.
+        thread::sleep(Duration::from_millis(2200));
+        let before = lookups();
+        thread::sleep(Duration::from_secs(3));
+        let made = lookups() - before;
+        assert!(
+            (fewest..=most).contains(&made),
+            "TTL {ttl}: {made} lookups in 3 s, expected {fewest} to {most}"
+        );
+    }
+}
