@@ -158,6 +158,11 @@ fn build_listener(
         .map(|tls| TlsTerminator::build(tls, &format!("{at}.tls"), loaded, warnings))
         .transpose()?;
     let phases = &config.filters;
+    let route_names: Vec<String> = config.routes.iter().map(|r| r.name.clone()).collect();
+    let ctx = &ctx.for_listener(switchyard_filters::Listener {
+        name: &config.name,
+        routes: &route_names,
+    });
     let phase = |phase, entries| build_phase(loaded, registry, ctx, phase, entries, at);
     let pre_routing = phase(Phase::PreRouting, &phases.pre_routing)?;
     let router = router::build(&config.routes, ctx)

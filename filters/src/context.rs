@@ -139,6 +139,8 @@ pub struct RequestState {
     route: Option<RouteTarget>,
     jwt: Option<Arc<VerifiedJwt>>,
     client_certificate: Option<Arc<ClientCertificate>>,
+    /// Headers a request filter asked to add to whatever answers the request.
+    response_headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// A certificate the client presented and the listener verified (mutual TLS): what CEL sees
@@ -173,6 +175,12 @@ impl RequestState {
     /// The route chosen by the router; `None` before routing or when no route matched.
     pub fn route(&self) -> Option<&RouteTarget> {
         self.route.as_ref()
+    }
+
+    /// Headers request filters asked to add to the response (see
+    /// [`RequestContext::add_response_header`]).
+    pub fn response_headers(&self) -> &[(http::HeaderName, http::HeaderValue)] {
+        &self.response_headers
     }
 
     /// The verified token, if `jwt_authn` accepted one.
@@ -276,6 +284,12 @@ impl<'a> RequestContext<'a> {
 
     pub(crate) fn take_route_answer(&mut self) -> Option<LocalResponse> {
         self.route_answer.take()
+    }
+
+    /// Adds a header to the response this request gets, whoever answers it (the backend, a
+    /// later filter, the gateway on a failure): say, the state of a rate limit.
+    pub fn add_response_header(&mut self, name: http::HeaderName, value: http::HeaderValue) {
+        self.state.response_headers.push((name, value));
     }
 
     /// The verified token, if an earlier `jwt_authn` accepted one.

@@ -28,6 +28,7 @@
 mod background;
 mod chain;
 mod context;
+mod expression;
 mod filter;
 pub mod headers;
 mod http_client;
@@ -49,7 +50,9 @@ pub use context::{
 };
 pub use filter::{Filter, Flow, MetricKind, MetricSample, Phase};
 pub use http_client::{FetchError, FetchErrorKind, HttpClient, HttpResponse};
-pub use registry::{BuildContext, FilterConfigError, FilterEntry, FilterFactory, Registry};
+pub use registry::{
+    BuildContext, FilterConfigError, FilterEntry, FilterFactory, Listener, Registry,
+};
 pub use response::LocalResponse;
 
 /// Request and response header types, re-exported so that filter authors and the server agree on

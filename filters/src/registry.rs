@@ -57,6 +57,15 @@ pub struct BuildContext<'a> {
     registry: Option<&'a Registry>,
     base_dir: &'a Path,
     phase: Option<Phase>,
+    listener: Option<Listener<'a>>,
+}
+
+/// The listener a filter is built for.
+#[derive(Clone, Copy)]
+pub struct Listener<'a> {
+    pub name: &'a str,
+    /// Its routes' names, in table order.
+    pub routes: &'a [String],
 }
 
 impl<'a> BuildContext<'a> {
@@ -70,7 +79,21 @@ impl<'a> BuildContext<'a> {
             registry: None,
             base_dir,
             phase: None,
+            listener: None,
         }
+    }
+
+    /// The same context for the filters of one listener.
+    pub fn for_listener(self, listener: Listener<'a>) -> Self {
+        BuildContext {
+            listener: Some(listener),
+            ..self
+        }
+    }
+
+    /// The listener being built, when the server builds one (not in unit tests).
+    pub fn listener(&self) -> Option<Listener<'a>> {
+        self.listener
     }
 
     /// The same context with the registry, for a filter that builds filters of its own (the

@@ -11,7 +11,8 @@ use switchyard_filters::{
     FilterChain, LocalResponse, RequestHeader, RequestState, ResponseContext,
 };
 
-/// Runs the chain's `response` filters on a response header.
+/// Adds the headers request filters asked for (`RequestContext::add_response_header`) to a
+/// response header, then runs the chain's `response` filters on it.
 pub async fn run_response_filters(
     chain: &FilterChain,
     header: &mut ResponseHeader,
@@ -19,6 +20,10 @@ pub async fn run_response_filters(
     client_ip: Option<IpAddr>,
     state: &RequestState,
 ) {
+    for (name, value) in state.response_headers() {
+        // Cannot fail: the name is a valid header name already.
+        let _ = header.append_header(name.clone(), value.clone());
+    }
     if !chain.has_response_filters() {
         return;
     }

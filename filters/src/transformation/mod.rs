@@ -24,13 +24,13 @@
 //!
 //! # Files
 //! - `config.rs`: the YAML shape.
-//! - `expr.rs`: compiling expressions and binding their variables.
+//! - `../expression.rs` (shared with `rate_limit`): compiling expressions and binding their
+//!   variables.
 //! - `header_value.rs`: the result rules above.
 //! - `stats.rs`: the drop counters.
 //! - `tests.rs`: the rules, case by case.
 
 mod config;
-mod expr;
 mod header_value;
 mod stats;
 #[cfg(test)]
@@ -41,8 +41,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use http::HeaderName;
 
+use crate::expression::{Expression, Uses, Variables};
 use config::{HeaderExpr, HeaderOps, TransformationConfig};
-use expr::{Expression, Uses, Variables};
 use header_value::{to_header_value, Dropped};
 use stats::{DropCount, DropCounters};
 

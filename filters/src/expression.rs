@@ -1,4 +1,5 @@
-//! CEL expressions: compiled once at config load, evaluated per request against the
+//! CEL expressions, shared by the filters that take them (`transformation`'s header values,
+//! `rate_limit`'s keys): compiled once at config load, evaluated per request against the
 //! variables `jwt`, `request` and `source`.
 
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use crate::{ClientCertificate, FilterConfigError, RequestHeader, VerifiedJwt};
 
 /// Longer expressions are refused at load: header values are short, and the parser's work
 /// grows with the text.
-pub(super) const MAX_EXPRESSION_LEN: usize = 4096;
+pub(crate) const MAX_EXPRESSION_LEN: usize = 4096;
 
 /// The standard library, built once: building it costs tens of microseconds, too much per
 /// request.
@@ -24,14 +25,14 @@ fn stdlib() -> Arc<Env> {
 
 /// Which variables a set of expressions reads, so a request binds only those.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Uses {
+pub(crate) struct Uses {
     pub jwt: bool,
     pub request: bool,
     pub source: bool,
 }
 
 impl Uses {
-    pub(super) fn union(self, other: Uses) -> Uses {
+    pub(crate) fn union(self, other: Uses) -> Uses {
         Uses {
             jwt: self.jwt || other.jwt,
             request: self.request || other.request,
@@ -41,7 +42,7 @@ impl Uses {
 }
 
 /// A compiled expression and the text it came from.
-pub(super) struct Expression {
+pub(crate) struct Expression {
     source: String,
     program: Program,
     uses: Uses,
@@ -55,7 +56,7 @@ impl std::fmt::Debug for Expression {
 
 impl Expression {
     /// Compiles `source`; `at` is its path in the filter config, for errors.
-    pub(super) fn compile(source: &str, at: &str) -> Result<Self, FilterConfigError> {
+    pub(crate) fn compile(source: &str, at: &str) -> Result<Self, FilterConfigError> {
         if source.trim().is_empty() {
             return Err(FilterConfigError::new(at, "the expression is empty"));
         }
@@ -80,15 +81,15 @@ impl Expression {
         })
     }
 
-    pub(super) fn source(&self) -> &str {
+    pub(crate) fn source(&self) -> &str {
         &self.source
     }
 
-    pub(super) fn uses(&self) -> Uses {
+    pub(crate) fn uses(&self) -> Uses {
         self.uses
     }
 
-    pub(super) fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
+    pub(crate) fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
         // A context is an `Arc` clone and empty maps: cheap enough per evaluation, and it lets
         // the resolver borrow `vars` for just this call.
         let mut context = Context::with_env(stdlib());
@@ -103,7 +104,7 @@ impl Expression {
 /// is the token's claims in the CEL form the token keeps ([`VerifiedJwt::cel_claims`],
 /// converted once per verified token, so a cached token pays nothing here), and `request` and
 /// `source` are converted once, here, only when an expression reads them.
-pub(super) struct Variables {
+pub(crate) struct Variables {
     jwt: Option<Arc<VerifiedJwt>>,
     request: Option<Box<dyn Val>>,
     source: Option<Box<dyn Val>>,
@@ -112,7 +113,7 @@ pub(super) struct Variables {
 impl Variables {
     /// Binds what `uses` asks for. `jwt` stays unbound without a verified token, so reading it
     /// is an error, and the header it would have fed is removed.
-    pub(super) fn bind(
+    pub(crate) fn bind(
         uses: Uses,
         jwt: Option<Arc<VerifiedJwt>>,
         request: &RequestHeader,
