@@ -122,9 +122,10 @@ pub fn explain(pipeline: &Pipeline, request: &Described<'_>) -> Result<String, E
         let _ = writeln!(out, "  {line}");
     }
 
-    // Filters are async (some may one day wait on I/O); none does here, so a minimal runtime
-    // on this thread runs them.
+    // Filters are async; a runtime on this thread runs them, with I/O and timers for those
+    // that ask a server (a rate limit's state in Redis).
     let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(ExplainError::Runtime)?;
     let mut state = RequestState::default();

@@ -37,6 +37,7 @@ mod response;
 mod rewrite;
 
 pub mod jwt_authn;
+pub mod rate_limit;
 pub mod router;
 pub mod transformation;
 pub mod url_rewrite;

@@ -229,6 +229,7 @@ impl Registry {
     pub fn with_builtins() -> Self {
         let mut registry = Self::empty();
         registry.register(crate::jwt_authn::JwtAuthnFactory);
+        registry.register(crate::rate_limit::RateLimitFactory);
         registry.register(crate::transformation::TransformationFactory);
         registry.register(crate::url_rewrite::UrlRewriteFactory);
         registry
