@@ -197,8 +197,9 @@ launch_gateway() {
 
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
-# $3: the binary (default $BIN); $4: more listeners (YAML list items). Sets GATEWAY_PORT,
-# GATEWAY_PID and GATEWAY_ADMIN.
+# $3: the binary (default $BIN); $4: more listeners (YAML list items); $GATEWAY_POST_ROUTING:
+# the listener's post_routing filters, if any (YAML, indented under `filters:`). Sets
+# GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
 start_gateway() {
     GATEWAY_PORT=$(port)
     GATEWAY_ADMIN=127.0.0.1:$(port)
@@ -214,6 +215,7 @@ listeners:
   - name: bench
     address: 127.0.0.1:$GATEWAY_PORT
 $(lab_filters_yaml)
+${GATEWAY_POST_ROUTING:-}
 $(lab_routes_yaml)
 ${4:-}
 YAML

@@ -372,3 +372,33 @@ fn redis_down_follows_failure_mode_and_counting_resumes_when_it_is_back() {
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn the_shipped_example_holds_v2_tenants_to_less_than_the_rest() {
+    let lab = lab("conf/examples/rate-limits.yaml", &[]);
+    let v2 = auth(&token_for("pinned"));
+    let resp = lab.gw.get("/", &[("authorization", &v2)]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.served_by(), "v2");
+    assert_eq!(resp.header("ratelimit-limit"), Some("40"));
+    assert_eq!(resp.header("ratelimit-remaining"), Some("39"));
+    let latest = lab.gw.get(
+        "/",
+        &[("authorization", &v2), ("x-version-override", "latest")],
+    );
+    assert_eq!(latest.header("ratelimit-limit"), Some("200"));
+
+    // Without a token: 10 at once per address, then 429.
+    let statuses: Vec<u16> = (0..11).map(|_| status(&lab.gw, &[])).collect();
+    assert_eq!(&statuses[..10], &[200; 10]);
+    assert_eq!(statuses[10], 429);
+    let check = run_cli(&["check", "--config", "conf/examples/rate-limits.yaml"]);
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "limit `v2-tenants`: 20/s burst 40 per `jwt.sub` on routes tenant-v2, override-v2"
+        ),
+        "{out}"
+    );
+}
