@@ -45,7 +45,89 @@ impl Uses {
 pub(crate) struct Expression {
     source: String,
     program: Program,
+    /// Set when the expression is a plain field path that can be read without the
+    /// interpreter (see [`FieldPath`]); `program` is still compiled, and is the reference.
+    path: Option<FieldPath>,
     uses: Uses,
+}
+
+/// An expression that only selects a field, read directly: `jwt.version`,
+/// `jwt.userMetadata.version`, `jwt["tenant-id"]`, `source.address`. The most common
+/// expressions are these, and the interpreter costs several times the lookup. The result is
+/// what CEL gives for the same expression: a missing field, or no token, is an error; the
+/// field's value is converted as CEL converts the claims (`cel::to_value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FieldPath {
+    /// Keys into the token's claims, outermost first.
+    Jwt(Vec<String>),
+    /// `source.address`: the client's IP as text.
+    SourceAddress,
+}
+
+impl FieldPath {
+    /// `source` as a field path, if it is one: a variable then `.name` or `["name"]`
+    /// selections, nothing else (no spaces, calls, indexes by number or escapes).
+    fn parse(source: &str) -> Option<FieldPath> {
+        let text = source.trim();
+        let (root, mut rest) = split_ident(text)?;
+        let mut keys = Vec::new();
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('.') {
+                let (name, tail) = split_ident(after)?;
+                keys.push(name.to_owned());
+                rest = tail;
+            } else if let Some(after) = rest.strip_prefix("[\"").or_else(|| rest.strip_prefix("['"))
+            {
+                let quote = if rest.starts_with("[\"") { '"' } else { '\'' };
+                let end = after.find(quote)?;
+                let name = &after[..end];
+                if name.contains('\\') || name.contains(['"', '\'']) {
+                    return None;
+                }
+                keys.push(name.to_owned());
+                rest = after[end + 1..].strip_prefix(']')?;
+            } else {
+                return None;
+            }
+        }
+        match (root, keys.as_slice()) {
+            ("jwt", [_, ..]) => Some(FieldPath::Jwt(keys)),
+            ("source", [key]) if key == "address" => Some(FieldPath::SourceAddress),
+            _ => None,
+        }
+    }
+
+    fn read(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
+        match self {
+            FieldPath::Jwt(keys) => {
+                let jwt = vars.jwt.as_ref().ok_or_else(|| {
+                    cel::ExecutionError::UndeclaredReference(Arc::new("jwt".to_owned()))
+                })?;
+                let mut value = &jwt.claims;
+                for key in keys {
+                    value = value
+                        .as_object()
+                        .and_then(|fields| fields.get(key))
+                        .ok_or_else(|| cel::ExecutionError::NoSuchKey(Arc::new(key.clone())))?;
+                }
+                cel::to_value(value)
+                    .map_err(|e| cel::ExecutionError::function_error("jwt", e.to_string()))
+            }
+            FieldPath::SourceAddress => vars
+                .client_ip
+                .map(|ip| Value::from(ip.to_string()))
+                .ok_or_else(|| cel::ExecutionError::NoSuchKey(Arc::new("address".to_owned()))),
+        }
+    }
+}
+
+/// An identifier at the start of `text`, and what follows it.
+fn split_ident(text: &str) -> Option<(&str, &str)> {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| !(c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit())))
+        .map_or(text.len(), |(i, _)| i);
+    (end > 0).then(|| text.split_at(end))
 }
 
 impl std::fmt::Debug for Expression {
@@ -69,14 +151,17 @@ impl Expression {
         let program = Program::compile(source)
             .map_err(|e| FilterConfigError::new(at, format!("invalid CEL expression: {e}")))?;
         let references = program.references();
+        let path = FieldPath::parse(source);
         let uses = Uses {
             jwt: references.has_variable("jwt"),
             request: references.has_variable("request"),
-            source: references.has_variable("source"),
+            // A direct `source.address` reads the client's IP, not the CEL map.
+            source: references.has_variable("source") && path.is_none(),
         };
         Ok(Expression {
             source: source.to_owned(),
             program,
+            path,
             uses,
         })
     }
@@ -90,6 +175,20 @@ impl Expression {
     }
 
     pub(crate) fn evaluate(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
+        match &self.path {
+            Some(path) => path.read(vars),
+            None => self.interpret(vars),
+        }
+    }
+
+    /// Whether the expression is read as a field path, without the interpreter.
+    #[cfg(test)]
+    pub(crate) fn is_field_path(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Evaluates with the interpreter, whatever the expression: the reference semantics.
+    pub(crate) fn interpret(&self, vars: &Variables) -> Result<Value, cel::ExecutionError> {
         // A context is an `Arc` clone and empty maps: cheap enough per evaluation, and it lets
         // the resolver borrow `vars` for just this call.
         let mut context = Context::with_env(stdlib());
@@ -108,6 +207,8 @@ pub(crate) struct Variables {
     jwt: Option<Arc<VerifiedJwt>>,
     request: Option<Box<dyn Val>>,
     source: Option<Box<dyn Val>>,
+    /// For a direct `source.address`.
+    client_ip: Option<IpAddr>,
 }
 
 impl Variables {
@@ -122,6 +223,7 @@ impl Variables {
     ) -> Self {
         let as_val = |value: Value| Box::<dyn Val>::try_from(value).ok();
         Variables {
+            client_ip,
             jwt: jwt.filter(|_| uses.jwt),
             request: uses
                 .request
@@ -199,4 +301,119 @@ fn request_value(req: &RequestHeader) -> Value {
     map.insert("headers".into(), Value::from(headers));
     map.insert("query".into(), Value::from(query));
     Value::from(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims() -> serde_json::Value {
+        serde_json::json!({
+            "version": "v2",
+            "userMetadata": { "version": "v1", "plan": { "tier": "gold" } },
+            "tenant-id": "acme",
+            "n": 42,
+            "neg": -3,
+            "big": u64::MAX,
+            "f": 1.5,
+            "b": true,
+            "nul": null,
+            "list": [1, 2],
+            "obj": { "a": 1 },
+            "text": "a\u{7f}b",
+        })
+    }
+
+    #[test]
+    fn field_paths_are_recognised_and_nothing_else() {
+        for path in [
+            "jwt.version",
+            " jwt.userMetadata.version ",
+            "jwt[\"tenant-id\"]",
+            "jwt['tenant-id']",
+            "jwt.userMetadata[\"plan\"].tier",
+            "source.address",
+        ] {
+            let e = Expression::compile(path, "x").expect("compiles");
+            assert!(e.is_field_path(), "{path}");
+        }
+        for expr in [
+            "has(jwt.sub)",
+            "jwt.version + 'x'",
+            "jwt.list[0]",
+            "jwt",
+            "source",
+            "source.certificate.subject",
+            "request.path",
+            "jwt.version == 'v2'",
+            "jwt[\"a\\\"b\"]",
+            "size(jwt.version)",
+        ] {
+            let e = Expression::compile(expr, "x").expect("compiles");
+            assert!(!e.is_field_path(), "{expr}");
+        }
+    }
+
+    /// The direct read and the interpreter give the same result on the same inputs: the
+    /// same value, or both an error.
+    #[test]
+    fn a_field_path_reads_what_the_interpreter_gives() {
+        let request = RequestHeader::build("GET", b"/", None).expect("request");
+        let token =
+            |claims: serde_json::Value| Some(Arc::new(VerifiedJwt::new(Arc::from("p"), claims)));
+        let inputs = [
+            (token(claims()), Some("10.1.2.3".parse().expect("ip"))),
+            (token(serde_json::json!({})), None),
+            (
+                token(serde_json::json!({ "version": { "x": 1 } })),
+                Some("::1".parse().expect("ip")),
+            ),
+            (None, Some("10.1.2.3".parse().expect("ip"))),
+        ];
+        let paths = [
+            "jwt.version",
+            "jwt.userMetadata.version",
+            "jwt.userMetadata[\"plan\"].tier",
+            "jwt['tenant-id']",
+            "jwt.n",
+            "jwt.neg",
+            "jwt.big",
+            "jwt.f",
+            "jwt.b",
+            "jwt.nul",
+            "jwt.list",
+            "jwt.obj",
+            "jwt.text",
+            "jwt.missing",
+            "jwt.version.deeper",
+            "jwt.n.deeper",
+            "source.address",
+        ];
+        for source in paths {
+            let e = Expression::compile(source, "x").expect("compiles");
+            assert!(e.is_field_path(), "{source}");
+            for (jwt, ip) in &inputs {
+                let vars = Variables::bind(
+                    Uses {
+                        jwt: true,
+                        request: false,
+                        source: true,
+                    },
+                    jwt.clone(),
+                    &request,
+                    *ip,
+                    None,
+                );
+                match (e.evaluate(&vars), e.interpret(&vars)) {
+                    (Ok(direct), Ok(interpreted)) => {
+                        assert_eq!(direct, interpreted, "{source} on {jwt:?} {ip:?}")
+                    }
+                    (Err(_), Err(_)) => {}
+                    (direct, interpreted) => panic!(
+                        "{source} on {jwt:?} {ip:?}: direct {direct:?}, interpreter {interpreted:?}"
+                    ),
+                }
+            }
+        }
+    }
 }
