@@ -198,8 +198,9 @@ launch_gateway() {
 # The gateway on the lab's pipeline (jwt_authn, transformation, the lab's four routes), with
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
 # $3: the binary (default $BIN); $4: more listeners (YAML list items); $GATEWAY_POST_ROUTING:
-# the listener's post_routing filters, if any (YAML, indented under `filters:`). Sets
-# GATEWAY_PORT, GATEWAY_PID and GATEWAY_ADMIN.
+# the listener's post_routing filters, if any (YAML, indented under `filters:`);
+# $GATEWAY_LIMITS: the listener's `limits` (a YAML flow map). Sets GATEWAY_PORT, GATEWAY_PID
+# and GATEWAY_ADMIN.
 start_gateway() {
     GATEWAY_PORT=$(port)
     GATEWAY_ADMIN=127.0.0.1:$(port)
@@ -214,6 +215,7 @@ backends:
 listeners:
   - name: bench
     address: 127.0.0.1:$GATEWAY_PORT
+    limits: ${GATEWAY_LIMITS:-{\}}
 $(lab_filters_yaml)
 ${GATEWAY_POST_ROUTING:-}
 $(lab_routes_yaml)
