@@ -175,13 +175,15 @@ impl Members {
 
     /// Builds the host set from the entries and their names' addresses, and makes it current.
     fn publish(&self) {
-        let resolutions = lock(&self.resolutions).clone();
+        // Held until the set is stored: two names answering at once must not store their
+        // sets in the other order, the older last.
+        let resolutions = lock(&self.resolutions);
         let mut states = lock(&self.states);
         let mut hosts = Vec::new();
         let mut seen = HashSet::new();
         let mut first_lookup = false;
         let mut why_empty: Option<Arc<str>> = None;
-        for (entry, resolution) in self.entries.iter().zip(&resolutions) {
+        for (entry, resolution) in self.entries.iter().zip(resolutions.iter()) {
             let ips: &[IpAddr] = match (&entry.target, resolution) {
                 (Target::Address(ip), _) => std::slice::from_ref(ip),
                 (Target::Name(_), Resolution::Addresses(ips)) => ips,
@@ -231,6 +233,7 @@ impl Members {
         };
         self.current
             .store(Arc::new(HostSet::new(hosts, &self.registry, empty)));
+        drop(resolutions);
         self.changed.notify_waiters();
     }
 }

@@ -20,9 +20,13 @@ pub async fn run_response_filters(
     client_ip: Option<IpAddr>,
     state: &RequestState,
 ) {
-    for (name, value) in state.response_headers() {
-        // Cannot fail: the name is a valid header name already.
-        let _ = header.append_header(name.clone(), value.clone());
+    // Not on an interim 1xx; and each replaces a header of that name (the backend's own
+    // RateLimit-*, say), so the client reads one value.
+    if !header.status.is_informational() {
+        for (name, value) in state.response_headers() {
+            // Cannot fail: the name is a valid header name already.
+            let _ = header.insert_header(name.clone(), value.clone());
+        }
     }
     if !chain.has_response_filters() {
         return;

@@ -14,6 +14,9 @@ use quick_cache::sync::Cache;
 
 use super::gcra::{self, Decision, Quota};
 
+/// The bucket a request was taken from.
+pub struct Bucket(Arc<AtomicU64>);
+
 /// One limit's keys.
 pub struct LocalCounts {
     quota: Quota,
@@ -49,8 +52,8 @@ impl LocalCounts {
         }
     }
 
-    /// Takes one request from `key` if it may pass.
-    pub fn take(&self, key: &str) -> Decision {
+    /// Takes one request from `key` if it may pass; the bucket it came from, to give it back.
+    pub fn take(&self, key: &str) -> (Decision, Bucket) {
         let cell = self.cell(key);
         let now = now();
         let mut current = cell.load(Ordering::Acquire);
@@ -58,22 +61,23 @@ impl LocalCounts {
             let seen = (current != 0).then_some(current);
             let (decision, next) = gcra::decide(self.quota, seen, now);
             let Some(next) = next else {
-                return decision;
+                return (decision, Bucket(cell));
             };
             match cell.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return decision,
+                Ok(_) => return (decision, Bucket(cell)),
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Gives back a request taken by [`take`](Self::take) that another limit refused.
-    pub fn give_back(&self, key: &str) {
-        if let Some(cell) = self.keys.get(key) {
-            let _ = cell.fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
+    /// Gives back a request [`take`](Self::take) let through that another limit refused, to
+    /// the very bucket it came from (the key may have been evicted and made anew since).
+    pub fn give_back(&self, bucket: &Bucket) {
+        let _ = bucket
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |tat| {
                 Some(tat.saturating_sub(self.quota.interval).max(1))
             });
-        }
     }
 
     /// The state of `key` without taking from it.
@@ -117,7 +121,7 @@ mod tests {
                 let (counts, passed) = (counts.clone(), passed.clone());
                 std::thread::spawn(move || {
                     for _ in 0..100 {
-                        if counts.take("tenant").allowed {
+                        if counts.take("tenant").0.allowed {
                             passed.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -135,9 +139,10 @@ mod tests {
     #[test]
     fn a_request_given_back_can_be_taken_again() {
         let counts = LocalCounts::new(quota(1, Duration::from_secs(3600), 1), 10);
-        assert!(counts.take("k").allowed);
-        assert!(!counts.take("k").allowed);
-        counts.give_back("k");
-        assert!(counts.take("k").allowed);
+        let (first, bucket) = counts.take("k");
+        assert!(first.allowed);
+        assert!(!counts.take("k").0.allowed);
+        counts.give_back(&bucket);
+        assert!(counts.take("k").0.allowed);
     }
 }

@@ -165,6 +165,7 @@ impl RateLimit {
         match &self.redis {
             None => {
                 let mut verdicts = Vec::with_capacity(applying.len());
+                let mut taken = Vec::new();
                 for (limit, key) in applying {
                     let LimitStore::Local(counts) = &limit.store else {
                         return Err("a limit without its local store".into());
@@ -172,7 +173,11 @@ impl RateLimit {
                     let d = if peek {
                         counts.peek(key)
                     } else {
-                        counts.take(key)
+                        let (d, bucket) = counts.take(key);
+                        if d.allowed {
+                            taken.push((counts, bucket));
+                        }
+                        d
                     };
                     verdicts.push(Verdict {
                         allowed: d.allowed,
@@ -180,12 +185,12 @@ impl RateLimit {
                         reset_secs: local::seconds(d.reset),
                     });
                 }
-                if !peek && verdicts.iter().any(|v| !v.allowed) {
-                    // All or nothing: what the others took goes back.
-                    for ((limit, key), v) in applying.iter().zip(&verdicts) {
-                        if let (true, LimitStore::Local(counts)) = (v.allowed, &limit.store) {
-                            counts.give_back(key);
-                        }
+                if verdicts.iter().any(|v| !v.allowed) {
+                    // All or nothing: what the others took goes back. (Meanwhile another
+                    // request on those keys may have seen one request fewer left: counts
+                    // are exact once every request is decided.)
+                    for (counts, bucket) in &taken {
+                        counts.give_back(bucket);
                     }
                 }
                 Ok(verdicts)
@@ -558,6 +563,12 @@ fn build_limit(
                 }
             }
         }
+    }
+    if redis && l.rate.period.as_micros() < u128::from(l.rate.requests) {
+        return Err(FilterConfigError::new(
+            format!("{at}.rate"),
+            "Redis counts in microseconds: at most 1000000/s",
+        ));
     }
     let store = if redis {
         LimitStore::Redis {

@@ -6,6 +6,8 @@
 //! stores the new TATs when every limit lets the request through, so a request refused by one
 //! limit takes nothing from the others.
 //!
+//! One server, not Redis Cluster: a request's keys may fall in different slots.
+//!
 //! The connection is redis-rs's `ConnectionManager`: one multiplexed connection, made lazily
 //! (the gateway starts while Redis is down) and remade after a failure. A request never waits
 //! on Redis longer than `timeout`; past it, or on any error, the filter's `failure_mode`
@@ -21,6 +23,8 @@ use super::gcra::{Decision, Quota};
 /// Every limit of one request: KEYS[i] with ARGV[2i-1] (interval, µs) and ARGV[2i] (burst).
 /// Returns, per key, `allowed` (1 or 0), `remaining` and `reset` (µs), flattened.
 const CHECK: &str = r"
+-- Redis before 5 allows writes after TIME only with effects replication (the default since).
+redis.replicate_commands()
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}

@@ -240,6 +240,11 @@ fn bad_configs_are_refused_with_their_field() {
             Phase::PreRouting,
             "redis.url",
         ),
+        (
+            "{ store: redis, redis: { url: 'redis://127.0.0.1:1/0' }, limits: [{ name: a, key: x, rate: 2000000/s }] }",
+            Phase::PreRouting,
+            "limits[0].rate",
+        ),
     ];
     for (yaml, phase, path) in cases {
         let e = build(yaml, phase)
