@@ -724,21 +724,33 @@ fn a_tls_connection_counts_against_max_connections_from_its_first_byte() {
     // A client that has not even started its handshake holds the one slot. (The start-up
     // probe's own connection may still hold it for a moment: then the holder is refused,
     // and tries again.)
-    let holder = loop {
-        let holder = TcpStream::connect(main).expect("connect");
-        wait_metric(
-            &gw,
-            "switchyard_downstream_connections{listener=\"main\"}",
-            1.0,
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    let open_now = |holder: &TcpStream| {
         holder.set_nonblocking(true).expect("nonblocking");
-        let still_open = matches!(
-            (&holder).read(&mut [0u8; 1]),
+        let open = matches!(
+            (&*holder).read(&mut [0u8; 1]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
         );
         holder.set_nonblocking(false).expect("blocking");
-        if still_open {
+        open
+    };
+    let mut attempts = 0;
+    let holder = loop {
+        attempts += 1;
+        assert!(attempts <= 20, "no connection held the one slot");
+        let holder = TcpStream::connect(main).expect("connect");
+        // Counted, or refused (the gauge may then read 0 once the probe's connection is gone).
+        let deadline = Instant::now() + IO_TIMEOUT;
+        let counted = loop {
+            if gw.metric("switchyard_downstream_connections{listener=\"main\"}") >= 1.0 {
+                break true;
+            }
+            if !open_now(&holder) || Instant::now() >= deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        if counted && open_now(&holder) {
             break holder;
         }
     };
