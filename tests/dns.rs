@@ -54,6 +54,34 @@ listeners:
     Gateway::start(&yaml, listen, &[])
 }
 
+/// A DNS server answering `first` for `NAME`, an echo app `a` at the name's address and port,
+/// another (`fixed`) behind a route given by address, and the gateway over them.
+struct Setup {
+    dns: DnsServer,
+    a: SocketAddr,
+    gw: Gateway,
+    _apps: [Proc; 2],
+    _dir: tempfile::TempDir,
+}
+
+fn setup(first: Reply) -> Setup {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dns = DnsServer::start();
+    let a = free_addr("127.0.0.2");
+    let echo_a = echo(a, "a", dir.path());
+    let fixed = free_addr("127.0.0.4");
+    let echo_fixed = echo(fixed, "fixed", dir.path());
+    dns.set(NAME, first);
+    let gw = gateway(&dns, a.port(), fixed);
+    Setup {
+        dns,
+        a,
+        gw,
+        _apps: [echo_a, echo_fixed],
+        _dir: dir,
+    }
+}
+
 fn eventually(limit: Duration, what: &str, mut done: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -232,14 +260,13 @@ fn traffic_follows_the_records_under_load_with_no_failed_request() {
 
 #[test]
 fn a_failed_lookup_keeps_the_addresses_and_nxdomain_empties_the_backend() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dns = DnsServer::start();
-    let a = free_addr("127.0.0.2");
-    let _ea = echo(a, "a", dir.path());
-    let fixed = free_addr("127.0.0.4");
-    let _ef = echo(fixed, "fixed", dir.path());
-    dns.set(NAME, Reply::Addresses(vec![a.ip()], 1));
-    let gw = gateway(&dns, a.port(), fixed);
+    let Setup {
+        dns,
+        a,
+        gw,
+        _apps,
+        _dir,
+    } = setup(Reply::Addresses(vec![ip("127.0.0.2")], 1));
     assert_eq!(gw.get("/", &[]).served_by(), "a");
 
     let failed = r#"switchyard_dns_resolutions_total{backend="api",result="failed"}"#;
@@ -290,15 +317,14 @@ fn a_failed_lookup_keeps_the_addresses_and_nxdomain_empties_the_backend() {
 
 #[test]
 fn the_gateway_starts_before_its_names_resolve() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dns = DnsServer::start();
-    let a = free_addr("127.0.0.2");
-    let _ea = echo(a, "a", dir.path());
-    let fixed = free_addr("127.0.0.4");
-    let _ef = echo(fixed, "fixed", dir.path());
     // The name's server does not answer at first.
-    dns.set(NAME, Reply::Silent);
-    let gw = gateway(&dns, a.port(), fixed);
+    let Setup {
+        dns,
+        a,
+        gw,
+        _apps,
+        _dir,
+    } = setup(Reply::Silent);
 
     // Serving from the start; ready, as no filter needs the backend.
     assert_eq!(gw.get("/fixed", &[]).served_by(), "fixed");
@@ -438,14 +464,13 @@ listeners:
 
 #[test]
 fn a_name_is_looked_up_again_as_its_ttl_says_within_the_bounds() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let dns = DnsServer::start();
-    let a = free_addr("127.0.0.2");
-    let _ea = echo(a, "a", dir.path());
-    let fixed = free_addr("127.0.0.4");
-    let _ef = echo(fixed, "fixed", dir.path());
-    dns.set(NAME, Reply::Addresses(vec![a.ip()], 1));
-    let gw = gateway(&dns, a.port(), fixed);
+    let Setup {
+        dns,
+        a,
+        gw,
+        _apps,
+        _dir,
+    } = setup(Reply::Addresses(vec![ip("127.0.0.2")], 1));
     assert_eq!(gw.get("/", &[]).served_by(), "a");
     let lookups =
         || gw.metric(r#"switchyard_dns_resolutions_total{backend="api",result="addresses"}"#);

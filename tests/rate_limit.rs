@@ -71,27 +71,7 @@ fn auth(token: &str) -> String {
 
 /// A token of the lab's key whose `sub` is `sub` (and whose version is v2).
 fn token_for(sub: &str) -> String {
-    let out = run_cli(&[
-        "token",
-        "--key",
-        "conf/demo/jwt-demo-key.pem",
-        "--kid",
-        "versioned-routing-key",
-        "--iss",
-        "versioned-routing-lab",
-        "--aud",
-        "public-api",
-        "--claim",
-        "version=v2",
-        "--claim",
-        &format!("sub={sub}"),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    lab_token_with(&["version=v2", &format!("sub={sub}")])
 }
 
 fn status(gw: &Gateway, headers: &[(&str, &str)]) -> u16 {

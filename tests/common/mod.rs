@@ -268,7 +268,12 @@ pub fn run_gateway(config: &Path, dir: &Path, addresses: &[SocketAddr]) -> Proc 
 /// A token for the lab (demo key, issuer and audience) with `version` as its claim, minted by
 /// `switchyard token`.
 pub fn lab_token_cli(version: &str) -> String {
-    let out = run_cli(&[
+    lab_token_with(&[&format!("version={version}")])
+}
+
+/// A token for the lab with these claims (`name=value`), minted by `switchyard token`.
+pub fn lab_token_with(claims: &[&str]) -> String {
+    let mut args = vec![
         "token",
         "--key",
         "conf/demo/jwt-demo-key.pem",
@@ -278,9 +283,11 @@ pub fn lab_token_cli(version: &str) -> String {
         "versioned-routing-lab",
         "--aud",
         "public-api",
-        "--claim",
-        &format!("version={version}"),
-    ]);
+    ];
+    for claim in claims {
+        args.extend(["--claim", claim]);
+    }
+    let out = run_cli(&args);
     assert!(
         out.status.success(),
         "{}",
