@@ -124,53 +124,56 @@ impl Members {
     /// Takes in an answer for the name of entry `entry`, and publishes a new host set when
     /// it changes what the name resolves to. A failed lookup keeps the addresses known.
     pub(super) fn record(&self, entry: usize, name: &str, answer: &Answer) {
-        let next = match answer {
-            Answer::Addresses { ips, .. } => {
-                self.dns.answered.fetch_add(1, Relaxed);
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                self.dns.last_success.store(now, Relaxed);
-                Some(Resolution::Addresses(ips.clone()))
-            }
-            Answer::NoRecords => {
-                self.dns.no_records.fetch_add(1, Relaxed);
-                Some(Resolution::Nothing(
-                    format!("`{name}` has no address records").into(),
-                ))
-            }
-            Answer::Failed(_) => {
-                self.dns.failed.fetch_add(1, Relaxed);
-                None
-            }
-        };
+        self.count(answer);
         let changed = {
             let mut resolutions = lock(&self.resolutions);
             let Some(slot) = resolutions.get_mut(entry) else {
                 return;
             };
-            let next = next.unwrap_or_else(|| match (&*slot, answer) {
-                (Resolution::Pending | Resolution::Nothing(_), Answer::Failed(why)) => {
-                    Resolution::Nothing(format!("`{name}` did not resolve: {why}").into())
+            let next = match answer {
+                Answer::Addresses { ips, .. } => Resolution::Addresses(ips.clone()),
+                Answer::NoRecords => {
+                    Resolution::Nothing(format!("`{name}` has no address records").into())
                 }
-                (kept, _) => kept.clone(),
-            });
+                Answer::Failed(why) => {
+                    log::warn!(
+                        "backend {}: looking up `{name}` failed ({why}); keeping what it had",
+                        self.backend
+                    );
+                    match slot {
+                        Resolution::Addresses(_) => slot.clone(),
+                        Resolution::Pending | Resolution::Nothing(_) => {
+                            Resolution::Nothing(format!("`{name}` did not resolve: {why}").into())
+                        }
+                    }
+                }
+            };
             let changed = *slot != next;
             if changed {
                 log_change(&self.backend, name, slot, &next);
+                *slot = next;
             }
-            *slot = next;
             changed
         };
-        if let Answer::Failed(why) = answer {
-            log::warn!(
-                "backend {}: looking up `{name}` failed ({why}); keeping what it had",
-                self.backend
-            );
-        }
         if changed {
             self.publish();
         }
+    }
+
+    /// Counts a lookup for the metrics.
+    fn count(&self, answer: &Answer) {
+        let counter = match answer {
+            Answer::Addresses { .. } => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                self.dns.last_success.store(now, Relaxed);
+                &self.dns.answered
+            }
+            Answer::NoRecords => &self.dns.no_records,
+            Answer::Failed(_) => &self.dns.failed,
+        };
+        counter.fetch_add(1, Relaxed);
     }
 
     /// Builds the host set from the entries and their names' addresses, and makes it current.
