@@ -43,6 +43,23 @@ fn silent_backend(ip: &str) -> TcpListener {
     TcpListener::bind((ip, 0)).expect("bind silent backend")
 }
 
+/// [`gateway_with`] plus a backend `silent` (a [`silent_backend`] on 127.0.0.4, with
+/// `settings`, the backend's fields after its address) behind the route `/slow`.
+fn gateway_to_silent(settings: &str, dir: &std::path::Path) -> (Gateway, Proc, TcpListener) {
+    let silent = silent_backend("127.0.0.4");
+    let addr = silent.local_addr().expect("addr");
+    let (gw, echo) = gateway_with(
+        &format!(
+            "  - {{ name: silent, static: {{ host: {}, port: {} }}, {settings} }}",
+            addr.ip(),
+            addr.port()
+        ),
+        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
+        dir,
+    );
+    (gw, echo, silent)
+}
+
 #[test]
 fn backend_sees_host_forwarded_for_and_request_id() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -170,17 +187,7 @@ fn refused_backend_is_502_and_others_keep_working() {
 #[test]
 fn slow_backend_is_504_and_others_keep_working() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let silent = silent_backend("127.0.0.4");
-    let silent_addr = silent.local_addr().expect("addr");
-    let (gw, _echo) = gateway_with(
-        &format!(
-            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 500ms }}",
-            silent_addr.ip(),
-            silent_addr.port()
-        ),
-        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
-        dir.path(),
-    );
+    let (gw, _echo, silent) = gateway_to_silent("read_timeout: 500ms", dir.path());
 
     // While a request waits on the silent backend, other routes are served without delay.
     let addr = gw.addr;
@@ -309,15 +316,8 @@ fn an_http10_backends_answer_reaches_an_http11_client_as_http11() {
 #[test]
 fn a_backend_at_max_requests_answers_503_at_once_and_the_others_serve() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let silent = silent_backend("127.0.0.4");
-    let silent_addr = silent.local_addr().expect("addr");
-    let (gw, _echo) = gateway_with(
-        &format!(
-            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 2s, max_requests: 2, connect_retries: 0 }}",
-            silent_addr.ip(),
-            silent_addr.port()
-        ),
-        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
+    let (gw, _echo, silent) = gateway_to_silent(
+        "read_timeout: 2s, max_requests: 2, connect_retries: 0",
         dir.path(),
     );
     let in_flight = "switchyard_backend_requests_in_flight{backend=\"silent\"}";
@@ -588,17 +588,7 @@ fn an_answer_under_way_is_never_retried() {
 #[test]
 fn connection_slots_let_a_bounded_line_wait_and_refuse_the_rest() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let silent = silent_backend("127.0.0.4");
-    let silent_addr = silent.local_addr().expect("addr");
-    let (gw, _echo) = gateway_with(
-        &format!(
-            "  - {{ name: silent, static: {{ host: {}, port: {} }}, read_timeout: 3s, connect_timeout: 1s, max_connections: 1, max_pending: 1, connect_retries: 0 }}",
-            silent_addr.ip(),
-            silent_addr.port()
-        ),
-        "      - { name: to-silent, matches: [{ path: { value: /slow } }], backend: silent }",
-        dir.path(),
-    );
+    let (gw, _echo, silent) = gateway_to_silent("read_timeout: 3s, connect_timeout: 1s, max_connections: 1, max_pending: 1, connect_retries: 0", dir.path());
     let in_flight = "switchyard_backend_requests_in_flight{backend=\"silent\"}";
     let addr = gw.addr;
     // The first holds the one slot (the backend never answers: 504 after 3 s).
