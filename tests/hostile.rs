@@ -231,6 +231,46 @@ fn pipelined_requests_are_answered_in_order() {
     }
 }
 
+/// Between requests the gateway waits for the next one itself, reading its first bytes
+/// (at most 4 KiB) before pingora parses it: however the next request arrives, it is whole.
+#[test]
+fn a_kept_alive_connection_takes_its_next_requests_however_they_arrive() {
+    let lab = lab("");
+    let mut client = Client::connect(lab.gw.addr);
+    assert_eq!(client.send("GET", "/first", &[]).status, 200);
+
+    // Idle, then a request in three pieces with pauses between them.
+    std::thread::sleep(Duration::from_millis(300));
+    for piece in [&b"GE"[..], b"T /second HTTP/1.1\r\nho", b"st: x\r\n\r\n"] {
+        client.write_raw(piece).expect("write");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resp = client.read().expect("an answer to the piecemeal request");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["path"], "/second");
+
+    // A header three times the first read, in one write.
+    let big = "v".repeat(12_000);
+    client
+        .write_raw(format!("GET /third HTTP/1.1\r\nhost: x\r\nx-big: {big}\r\n\r\n").as_bytes())
+        .expect("write");
+    let resp = client.read().expect("an answer to the large request");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["path"], "/third");
+    assert_eq!(resp.json()["headers"]["x-big"], big.as_str());
+
+    // Idle again, then two requests in one write: both, in order.
+    std::thread::sleep(Duration::from_millis(300));
+    client
+        .write_raw(b"GET /fourth HTTP/1.1\r\nhost: x\r\n\r\nGET /fifth HTTP/1.1\r\nhost: x\r\n\r\n")
+        .expect("write");
+    for path in ["/fourth", "/fifth"] {
+        let resp = client.read().expect("a response per request");
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.json()["path"], path);
+    }
+}
+
 #[test]
 fn bodies_over_the_route_limit_get_413() {
     let lab = lab("max_request_body_bytes: 1024");

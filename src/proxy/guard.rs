@@ -32,14 +32,14 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
-use pingora::protocols::{SocketDigest, Stream};
+use pingora::protocols::{SocketDigest, Stream, ALPN};
 use pingora::proxy::HttpProxy;
 use pingora::server::ShutdownWatch;
 use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use super::Gateway;
+use super::{keepalive, Gateway};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::tls::TlsConnection;
@@ -262,7 +262,9 @@ impl ServerApp for ListenerGuard {
         let mut tls_connection = None;
         let mut h2c = None;
         if let Some(tls) = &listener.tls {
-            stream = match tls.accept(stream, limits.tls_handshake_timeout).await {
+            // Boxed: a handshake's future holds a TLS session and the TCP stream, many times
+            // the size of the rest of this one, which lives as long as the connection.
+            stream = match Box::pin(tls.accept(stream, limits.tls_handshake_timeout)).await {
                 Ok(stream) => stream,
                 Err(failure) => {
                     self.handshake_failures
@@ -300,11 +302,18 @@ impl ServerApp for ListenerGuard {
         // Plaintext HTTP/1.1: the 408 can be written beside the proxy. Into TLS or HTTP/2 it
         // cannot (bytes from outside their framing would be garbage): those are only closed.
         let fd = if h2c.is_none() { raw_fd(&stream) } else { None };
+        // HTTP/1.x (plaintext, or TLS without ALPN's h2) runs the gateway's own request loop,
+        // which holds nothing while a kept-alive client idles; pingora takes HTTP/2.
+        let http1 = h2c.is_none() && !matches!(stream.selected_alpn_proto(), Some(ALPN::H2));
         let header_read = Arc::new(AtomicBool::new(false));
-        let serve = HEADER_READ.scope(
-            header_read.clone(),
-            ServerApp::process_new(&self.proxy, stream, shutdown),
-        );
+        let serve = HEADER_READ.scope(header_read.clone(), async {
+            if http1 {
+                keepalive::serve(&self.proxy, stream, shutdown).await;
+                None
+            } else {
+                ServerApp::process_new(&self.proxy, stream, shutdown).await
+            }
+        });
         tokio::pin!(serve);
         tokio::select! {
             done = &mut serve => return done,

@@ -27,6 +27,7 @@
 
 mod grpc;
 mod guard;
+mod keepalive;
 mod limits;
 mod overload;
 mod respond;
