@@ -43,7 +43,7 @@ master_process off;
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${NGINX_CONNECTIONS:-4096}; }
 NGINX
 }
 
@@ -55,14 +55,20 @@ nginx_temp_paths() {
 start_backends() {
     BACKEND_PORT=$(port)
     local d="$work/backends"
-    mkdir -p "$d"
+    mkdir -p "$d/www/size"
+    : >"$d/www/size/0"
+    for kib in 1 16 256; do head -c $((kib * 1024)) /dev/zero | tr '\0' x >"$d/www/size/${kib}k"; done
     {
         nginx_head "$d"
         echo "http {"
         echo "    access_log off; keepalive_requests 1000000;"
         nginx_temp_paths "$d"
-        echo "    server { listen 127.0.0.2:$BACKEND_PORT; default_type application/json; return 200 '{\"servedBy\":\"latest\"}'; }"
-        echo "    server { listen 127.0.0.3:$BACKEND_PORT; default_type application/json; return 200 '{\"servedBy\":\"v2\"}'; }"
+        # /size/{0,1k,16k,256k}: bodies of those sizes, for bench/matrix.sh.
+        for b in latest:127.0.0.2 v2:127.0.0.3; do
+            echo "    server { listen ${b#*:}:$BACKEND_PORT; default_type application/json;"
+            echo "        location / { return 200 '{\"servedBy\":\"${b%%:*}\"}'; }"
+            echo "        location /size/ { root $d/www; default_type application/octet-stream; } }"
+        done
         echo "}"
     } >"$d/nginx.conf"
     taskset -c 1 nginx -c "$d/nginx.conf" >"$work/backends.log" 2>&1 &

@@ -271,6 +271,25 @@ fn a_kept_alive_connection_takes_its_next_requests_however_they_arrive() {
     }
 }
 
+/// The keep-alive timeout counts from the end of the last request, however many came before
+/// on the connection.
+#[test]
+fn the_idle_timeout_counts_from_the_last_request() {
+    let lab = lab("idle_timeout: 1s");
+    let mut client = Client::connect(lab.gw.addr);
+    // 2.4 s of requests 600 ms apart: longer than the timeout, never idle for it.
+    for _ in 0..5 {
+        assert_eq!(client.send("GET", "/", &[]).status, 200);
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert_eq!(client.send("GET", "/", &[]).status, 200);
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(
+        client.try_send("GET", "/", &[]).is_err(),
+        "a connection idle past idle_timeout stayed open"
+    );
+}
+
 #[test]
 fn bodies_over_the_route_limit_get_413() {
     let lab = lab("max_request_body_bytes: 1024");

@@ -536,10 +536,11 @@ impl ProxyHttp for Gateway {
                     v.extend_from_slice(prior.as_bytes());
                     v.extend_from_slice(b", ");
                     v.extend_from_slice(ip.as_bytes());
-                    HeaderValue::from_bytes(&v)
+                    // Taken as it is, not copied again.
+                    HeaderValue::from_maybe_shared(bytes::Bytes::from(v))
                         .map_err(|e| Error::because(InternalError, "x-forwarded-for", e))?
                 }
-                _ => HeaderValue::from_str(&ip)
+                _ => HeaderValue::try_from(ip)
                     .map_err(|e| Error::because(InternalError, "x-forwarded-for", e))?,
             };
             upstream_request.insert_header(FORWARDED_FOR, value)?;
