@@ -8,6 +8,9 @@
 # With A_FRONTEND=gateway-api (or B_FRONTEND), that side runs the same lab from the Gateway
 # API manifests (conf/gateway-api/): give the same binary twice to compare the front-ends.
 #
+# AB_THREADS (default 1) worker threads each, on AB_CPUS (default 0): AB_THREADS=2 AB_CPUS=0-1
+# compares runtime settings with both cores (wrk and the backends stay on CPU 1).
+#
 # Prints the median requests/s and CPU seconds per 100k requests of each, and B's ratio to A.
 set -euo pipefail
 A=$(realpath "$1")
@@ -21,9 +24,9 @@ source "$(dirname "$0")/lib.sh"
 start_backends
 start_side() {
     if [[ $1 == gateway-api ]]; then
-        start_gateway_api 1 0 "$2"
+        start_gateway_api "${AB_THREADS:-1}" "${AB_CPUS:-0}" "$2"
     else
-        start_gateway 1 0 "$2"
+        start_gateway "${AB_THREADS:-1}" "${AB_CPUS:-0}" "$2"
     fi
 }
 start_side "${A_FRONTEND:-native}" "$A"

@@ -1,11 +1,15 @@
 //! The floor for the load benchmark: a pingora proxy that does nothing but pick one of two
 //! upstreams by `x-version-override`, with upstream keepalive. No filters, metrics or logs:
 //! what pingora itself costs per request on this machine, to compare the gateway against.
-//! (Built with the system allocator; the gateway uses mimalloc.)
+//! With the gateway's allocator (mimalloc) and runtime (no work stealing): the floor should be
+//! pingora at its best, not its defaults.
 //!
 //!   bare_proxy LISTEN LATEST_ADDR V2_ADDR THREADS
 
 use async_trait::async_trait;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 

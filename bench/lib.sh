@@ -17,7 +17,8 @@ BARE=${BARE_BIN:-$PWD/target/release/examples/bare_proxy}
 work=$(mktemp -d)
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    # SIGINT: a fast stop for every proxy here (pingora's SIGTERM waits out a grace period).
+    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -205,14 +206,15 @@ launch_gateway() {
 # its access log off like the other proxies'. $1: worker threads; $2: CPUs it may use;
 # $3: the binary (default $BIN); $4: more listeners (YAML list items); $GATEWAY_POST_ROUTING:
 # the listener's post_routing filters, if any (YAML, indented under `filters:`);
-# $GATEWAY_LIMITS: the listener's `limits` (a YAML flow map). Sets GATEWAY_PORT, GATEWAY_PID
+# $GATEWAY_LIMITS: the listener's `limits` (a YAML flow map); $GATEWAY_SERVER: more `server`
+# settings (YAML flow-map entries, e.g. `upstream_keepalive_pool_size: 1024`). Sets GATEWAY_PORT, GATEWAY_PID
 # and GATEWAY_ADMIN.
 start_gateway() {
     GATEWAY_PORT=$(port)
     GATEWAY_ADMIN=127.0.0.1:$(port)
     local bin=${3:-$BIN} config="$work/gateway-$GATEWAY_PORT.yaml"
     cat >"$config" <<YAML
-server: { threads: $1 }
+server: { threads: $1${GATEWAY_SERVER:+, $GATEWAY_SERVER} }
 admin: { address: $GATEWAY_ADMIN }
 access_log: { enabled: false }
 backends:
@@ -243,7 +245,7 @@ start_gateway_api() {
             "$f" >"$d/manifests/$(basename "$f")"
     done
     cat >"$d/config.yaml" <<YAML
-server: { threads: $1 }
+server: { threads: $1${GATEWAY_SERVER:+, $GATEWAY_SERVER} }
 admin: { address: $GATEWAY_ADMIN }
 access_log: { enabled: false }
 gateway_api:

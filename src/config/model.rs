@@ -70,7 +70,10 @@ pub struct ServerSettings {
     /// to finish, and the process exits as soon as none is left.
     #[serde(default = "default_shutdown_timeout", with = "humantime_serde")]
     pub shutdown_timeout: Duration,
-    /// Idle upstream connections kept for reuse, across all backends.
+    /// Idle upstream connections kept for reuse, across all backends. With more requests in
+    /// flight than this, most responses close their upstream connection and the next request
+    /// opens one: at 512 client connections, 128 (pingora's default) gives half the
+    /// requests/s of a pool that holds them all (`bench/matrix.sh`, README).
     #[serde(default = "default_keepalive_pool")]
     pub upstream_keepalive_pool_size: usize,
     /// How backend host names are resolved while the gateway runs.
@@ -172,7 +175,7 @@ fn default_shutdown_timeout() -> Duration {
 }
 
 fn default_keepalive_pool() -> usize {
-    128
+    1024
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
