@@ -19,6 +19,9 @@ pids=()
 cleanup() {
     # SIGINT: a fast stop for every proxy here (pingora's SIGTERM waits out a grace period).
     for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    # HAProxy in the foreground ignores SIGINT.
+    sleep 0.5
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
