@@ -7,11 +7,11 @@
 //!   bare_proxy LISTEN LATEST_ADDR V2_ADDR THREADS
 
 use async_trait::async_trait;
+use pingora::prelude::*;
+use pingora::server::configuration::ServerConf;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use pingora::prelude::*;
-use pingora::server::configuration::ServerConf;
 
 struct Bare {
     latest: HttpPeer,
